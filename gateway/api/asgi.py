@@ -1,0 +1,63 @@
+"""Small raw-ASGI helpers for the hot path, where a framework's per-request cost shows."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from gateway.errors import GatewayError, PayloadTooLarge, error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON = b"application/json"
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """A request header's value (names arrive lower-cased from the server)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"The request body is larger than {limit} bytes; send less context or raise "
+                "FLOORGATE_MAX_BODY_BYTES."
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_response(
+    send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, err: GatewayError, headers: Headers) -> None:
+    extra = [(k.encode(), v.encode()) for k, v in err.headers.items()]
+    await send_response(send, err.status, error_body(err), [*headers, *extra])

@@ -1,0 +1,96 @@
+"""The OpenAI-compatible endpoints, as raw ASGI handlers: the hot path."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import suppress
+
+import orjson
+
+from gateway.api.asgi import (
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_error,
+    send_response,
+)
+from gateway.errors import GatewayError
+from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
+from gateway.metrics import NONE, UNKNOWN
+from gateway.pipeline import Call, new_request_id, plan_chat
+from gateway.runtime import Runtime
+from gateway.streaming import relay
+
+log = logging.getLogger("floorgate.api")
+INTERNAL = GatewayError("Floorgate failed to handle the request; it has been logged.")
+
+
+class OpenAIEndpoints:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self.rt
+        started = time.perf_counter()
+        request_id = new_request_id()
+        call: Call | None = None
+        model, status = NONE, 200
+        try:
+            raw = await read_body(receive, rt.settings.max_body_bytes)
+            call = plan_chat(
+                rt,
+                request_id,
+                header(scope, b"authorization"),
+                header(scope, b"x-floorgate-workflow"),
+                raw,
+            )
+            if call.stream:
+                model, status = await relay(rt, call, receive, send)
+            else:
+                target, reply = await rt.failover.complete(
+                    call.identity.route, call.candidates, call.body
+                )
+                model = target.name
+                await send_response(send, 200, reply.body, call.headers(model))
+        except GatewayError as err:
+            status = err.status
+            await send_error(send, err, _error_headers(request_id, call))
+        except Exception:  # the top-level handler: log it, answer 500, keep serving
+            log.exception("request %s failed", request_id)
+            status = 500
+            with suppress(RuntimeError):  # the response may have started already
+                await send_error(send, INTERNAL, _error_headers(request_id, call))
+        finally:
+            workflow, route = (
+                (call.identity.workflow, call.identity.route) if call else (UNKNOWN, NONE)
+            )
+            elapsed = time.perf_counter() - started
+            rt.metrics.request(workflow, route, model, status, bool(call and call.stream), elapsed)
+
+    async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = new_request_id()
+        try:
+            caller = self.rt.keys.authenticate(header(scope, b"authorization"))
+        except GatewayError as err:
+            await send_error(send, err, _error_headers(request_id, None))
+            return
+        policy = self.rt.policies.current
+        names = [WORKFLOW_PREFIX + w for w in policy.spec.workflows if caller.may_use(w)]
+        names += [ROUTE_PREFIX + r for r in policy.spec.routes]
+        if policy.spec.expose_models:
+            names += list(policy.models)
+        created = int(time.time())
+        data = [{"id": n, "object": "model", "created": created, "owned_by": "floorgate"}
+                for n in names]  # fmt: skip
+        body = orjson.dumps({"object": "list", "data": data})
+        await send_response(send, 200, body, [(b"x-floorgate-request-id", request_id.encode())])
+
+
+def _error_headers(request_id: str, call: Call | None) -> Headers:
+    if call is not None:
+        return call.headers(NONE)
+    return [(b"x-floorgate-request-id", request_id.encode())]

@@ -1,0 +1,83 @@
+"""The app factory: the raw-ASGI hot path in front of a FastAPI app for everything else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
+
+from gateway import __version__
+from gateway.api import ops
+from gateway.api.asgi import Receive, Scope, Send
+from gateway.api.openai import OpenAIEndpoints
+from gateway.errors import BadRequest, GatewayError, NotFound, error_body
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+log = logging.getLogger("floorgate")
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Floorgate:
+    """Dispatches the OpenAI hot path without a framework; hands the rest to FastAPI."""
+
+    def __init__(self, runtime: Runtime, rest: FastAPI) -> None:
+        self.runtime = runtime
+        self.rest = rest
+        endpoints = OpenAIEndpoints(runtime)
+        self.hot: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/chat/completions"): endpoints.chat_completions,
+            ("GET", "/v1/models"): endpoints.models,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.hot.get((scope["method"], scope["path"]))
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await self.rest(scope, receive, send)
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> Floorgate:
+    runtime = Runtime.build(settings, registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime.policies.current.needs_litellm:
+            runtime.transports.litellm()  # pay litellm's import before the first request
+        yield
+        await runtime.transports.close()
+
+    rest = FastAPI(title="Floorgate", version=__version__, lifespan=lifespan)
+    rest.state.runtime = runtime
+    rest.include_router(ops.router)
+    rest.add_exception_handler(GatewayError, _render)  # type: ignore[arg-type]
+    rest.add_exception_handler(HTTPException, _render_http)  # type: ignore[arg-type]
+    rest.add_exception_handler(RequestValidationError, _render_validation)  # type: ignore[arg-type]
+    return Floorgate(runtime, rest)
+
+
+async def _render(request: Request, err: GatewayError) -> Response:
+    return Response(error_body(err), err.status, err.headers, media_type="application/json")
+
+
+async def _render_http(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        err: GatewayError = NotFound(f"No endpoint {request.method} {request.url.path}.")
+    else:
+        err = GatewayError(str(exc.detail))
+        err.status = exc.status_code
+    return await _render(request, err)
+
+
+async def _render_validation(request: Request, exc: RequestValidationError) -> Response:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"] if p != "body")
+    return await _render(request, BadRequest(f"{field}: {first['msg']}", param=field or None))

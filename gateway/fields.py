@@ -1,0 +1,85 @@
+"""What a client may put in a request body, and what it may never smuggle in.
+
+The upstream request is built from an allowlist of OpenAI fields. Fields that would steer the
+upstream call (where it goes, with which credentials, who gets called back) are refused at any
+depth, except inside JSON Schemas, whose property names belong to the caller's own data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import BadRequest
+
+CHAT_FIELDS = frozenset(
+    {
+        "messages", "model", "audio", "frequency_penalty", "function_call", "functions",
+        "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata",
+        "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty",
+        "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier", "seed",
+        "service_tier", "stop", "store", "stream", "stream_options", "temperature",
+        "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+        "web_search_options",
+    }
+)  # fmt: skip
+
+# Only the gateway decides where a call goes and with which credentials.
+STEERING_FIELDS = frozenset(
+    {
+        "api_base", "base_url", "api_key", "api_version", "organization", "headers",
+        "extra_headers", "extra_body", "extra_query", "custom_llm_provider", "litellm_params",
+        "callbacks", "success_callback", "failure_callback", "input_callback", "service_callback",
+        "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
+        "aws_profile_name", "aws_role_name", "aws_web_identity_token",
+        "aws_bedrock_runtime_endpoint",
+        "vertex_credentials", "vertex_project", "vertex_location", "vertex_ai_project",
+        "vertex_ai_location", "azure_ad_token", "azure_ad_token_provider", "azure_api_key",
+        "azure_endpoint", "proxy", "proxies", "mock_response", "model_list", "user_config",
+        "http_client", "client",
+    }
+)  # fmt: skip
+
+# Subtrees that are JSON Schemas written by the caller: their keys are data, not options.
+_SCHEMA_KEYS = frozenset({"parameters", "schema", "input_schema"})
+
+
+def check_chat_body(body: dict[str, Any]) -> None:
+    """Refuse steering fields anywhere and unknown fields at the top; name the field."""
+    for name in body:
+        if name in STEERING_FIELDS:
+            raise _steering(name)
+        if name not in CHAT_FIELDS:
+            raise BadRequest(
+                f"Unsupported parameter '{name}': Floorgate forwards only OpenAI chat "
+                "completion fields. Remove it from the request.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    if "messages" not in body or not isinstance(body["messages"], list) or not body["messages"]:
+        raise BadRequest(
+            "'messages' is required: a non-empty list of chat messages.", param="messages"
+        )
+    _check_nested(body)
+
+
+def _steering(path: str) -> BadRequest:
+    return BadRequest(
+        f"'{path}' is not allowed: Floorgate's policy decides where requests go and with which "
+        "credentials. Remove the field; choose a workflow or route with 'model' instead.",
+        param=path,
+        code="forbidden_parameter",
+    )
+
+
+def _check_nested(root: dict[str, Any]) -> None:
+    stack: list[tuple[str, Any]] = [(key, value) for key, value in root.items()]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                if key in STEERING_FIELDS:
+                    raise _steering(f"{path}.{key}")
+                if key not in _SCHEMA_KEYS:
+                    stack.append((f"{path}.{key}", sub))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))

@@ -1,0 +1,116 @@
+"""Which workflow a request routes as, and which route and models may serve it.
+
+Order (DESIGN.md): a key bound to one workflow always wins; otherwise the
+X-Floorgate-Workflow header, then metadata.workflow, then a `workflow/<name>` model; each
+only if the key may use it. A caller may ask for a stricter route, never a looser one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import BadRequest, ModelNotFound, PermissionDenied
+from gateway.keys import Caller
+from gateway.policy.compiled import Policy
+from gateway.policy.tree import Decision
+
+WORKFLOW_PREFIX = "workflow/"
+ROUTE_PREFIX = "route/"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    workflow: str  # always a declared workflow: unknown names route as the default
+    requested: str | None  # the workflow name the request asked for, if any
+    decision: Decision
+    route: str
+    pinned_model: str | None  # a declared model the caller named, within its route
+
+    @property
+    def unknown_workflow(self) -> bool:
+        return self.requested is not None and self.requested != self.workflow
+
+
+@dataclass(frozen=True, slots=True)
+class ModelField:
+    workflow: str | None = None
+    route: str | None = None
+    model: str | None = None
+
+
+def parse_model_field(policy: Policy, value: object) -> ModelField:
+    if not isinstance(value, str) or not value:
+        raise BadRequest(
+            "'model' is required: use workflow/<name>, route/<name> or see GET /v1/models.",
+            param="model",
+        )
+    if value.startswith(WORKFLOW_PREFIX):
+        return ModelField(workflow=value[len(WORKFLOW_PREFIX) :])
+    if value.startswith(ROUTE_PREFIX) and value[len(ROUTE_PREFIX) :] in policy.spec.routes:
+        return ModelField(route=value[len(ROUTE_PREFIX) :])
+    if policy.spec.expose_models and value in policy.models:
+        return ModelField(model=value)
+    raise ModelNotFound(
+        f"The model '{value}' does not exist. Use workflow/<name>, route/<name> or a model "
+        "listed by GET /v1/models.",
+        param="model",
+    )
+
+
+def identify(policy: Policy, caller: Caller, header: str | None, body: dict[str, Any]) -> Identity:
+    field = parse_model_field(policy, body.get("model"))
+    requested = caller.bound or _requested_workflow(caller, header, body, field)
+    declared = requested is not None and requested in policy.decisions
+    workflow = requested if requested is not None and declared else policy.spec.default_workflow
+    decision = policy.decisions[workflow]
+    route = _stricter(policy, decision.route, field.route)
+    if field.model is not None:
+        route = _route_for_model(policy, workflow, route, field.model)
+    return Identity(workflow, requested, decision, route, field.model)
+
+
+def _requested_workflow(
+    caller: Caller, header: str | None, body: dict[str, Any], field: ModelField
+) -> str | None:
+    metadata = body.get("metadata")
+    from_metadata = metadata.get("workflow") if isinstance(metadata, dict) else None
+    for name in (header, from_metadata, field.workflow):
+        if name:
+            if not isinstance(name, str):
+                raise BadRequest("metadata.workflow must be a string.", param="metadata.workflow")
+            if not caller.may_use(name):
+                raise PermissionDenied(
+                    f"This API key may not use workflow '{name}'. It may use: "
+                    f"{', '.join(sorted(caller.workflows or ()))}.",
+                    code="workflow_not_allowed",
+                )
+            return name
+    return None
+
+
+def _stricter(policy: Policy, decided: str, asked: str | None) -> str:
+    routes = policy.spec.routes
+    if asked is not None and routes[asked].strictness >= routes[decided].strictness:
+        return asked
+    return decided
+
+
+def _route_for_model(policy: Policy, workflow: str, route: str, model: str) -> str:
+    """`route` if its pool has `model`, else the least strict stricter route that does."""
+    if model in policy.spec.routes[route].pool:
+        return route
+    floor = policy.spec.routes[route].strictness
+    allowed = sorted(
+        (r.strictness, name)
+        for name, r in policy.spec.routes.items()
+        if model in r.pool and r.strictness >= floor
+    )
+    if not allowed:
+        raise PermissionDenied(
+            f"Model '{model}' may not serve workflow '{workflow}', which routes to '{route}' "
+            f"(pool: {', '.join(policy.spec.routes[route].pool)}).",
+            param="model",
+            code="model_not_allowed",
+        )
+    return allowed[0][1]

@@ -1,0 +1,93 @@
+"""Every floorgate_ series, on an injected registry, with labels from bounded sets only.
+
+Label children are cached per label tuple: `labels()` is the costly part of an update.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+
+from gateway import __version__
+
+UNKNOWN = "unknown"
+NONE = "none"
+LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
+                   40.96, 81.92)  # fmt: skip
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        labels = ("workflow", "route", "model")
+        self.requests = Counter(
+            "floorgate_requests",
+            "Requests answered, by workflow, route, serving model and HTTP status code.",
+            (*labels, "code", "stream"),
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "floorgate_request_duration_seconds",
+            "Time from request received to response finished, as the client saw it.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "floorgate_route_decisions",
+            "Route chosen for each request, by workflow.",
+            ("workflow", "route"),
+            registry=registry,
+        )
+        self.unknown_workflows = Counter(
+            "floorgate_unknown_workflow_requests",
+            "Requests that named an undeclared workflow and were routed as the default.",
+            registry=registry,
+        )
+        self.upstream_errors = Counter(
+            "floorgate_upstream_errors",
+            "Failed upstream calls (after retries), by model and kind of failure.",
+            ("model", "kind"),
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "floorgate_fallbacks",
+            "Times a route fell back from a failed model to the next in its pool.",
+            ("route", "model"),
+            registry=registry,
+        )
+        self.policy = Info("floorgate_policy", "The active policy.", registry=registry)
+        Info("floorgate_build", "Floorgate build.", registry=registry).info(
+            {"version": __version__}
+        )
+        self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
+        self._counters: dict[tuple[object, ...], Counter] = {}
+
+    def request(
+        self, workflow: str, route: str, model: str, code: int, stream: bool, seconds: float
+    ) -> None:
+        key = (workflow, route, model, str(code), "true" if stream else "false")
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.duration.labels(*key[:3]))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def decision(self, workflow: str, route: str) -> None:
+        self._child(self.decisions, workflow, route).inc()
+
+    def upstream_error(self, model: str, kind: str) -> None:
+        self._child(self.upstream_errors, model, kind).inc()
+
+    def fallback(self, route: str, model: str) -> None:
+        self._child(self.fallbacks, route, model).inc()
+
+    def _child(self, metric: Counter, *values: str) -> Counter:
+        key = (metric, *values)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = metric.labels(*values)
+        return child
+
+    def policy_loaded(self, name: str, version: str) -> None:
+        self.policy.info({"name": name, "version": version})

@@ -1,0 +1,73 @@
+"""The request path, up to the upstream call: auth, parse, check, identify, decide, select."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gateway.api.asgi import Headers
+from gateway.errors import BadRequest
+from gateway.fields import check_chat_body
+from gateway.identify import Identity, identify
+from gateway.policy.compiled import ModelTarget, Policy
+from gateway.runtime import Runtime
+from gateway.selection import candidates
+
+
+def new_request_id() -> str:
+    return "fg-" + os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class Call:
+    """One planned chat completion: everything decided before the upstream is called."""
+
+    request_id: str
+    policy: Policy
+    identity: Identity
+    body: dict[str, Any]
+    stream: bool
+    candidates: list[ModelTarget]
+
+    def headers(self, model: str) -> Headers:
+        return [
+            (b"x-floorgate-request-id", self.request_id.encode()),
+            (b"x-floorgate-workflow", self.identity.workflow.encode()),
+            (b"x-floorgate-route", self.identity.route.encode()),
+            (b"x-floorgate-model", model.encode()),
+            (b"x-floorgate-policy-version", self.policy.version.encode()),
+        ]
+
+
+def parse_json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(
+            f"The request body is not valid JSON ({exc.msg} at position {exc.pos})."
+        ) from exc
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+def plan_chat(
+    rt: Runtime,
+    request_id: str,
+    authorization: str | None,
+    workflow_header: str | None,
+    raw: bytes,
+) -> Call:
+    caller = rt.keys.authenticate(authorization)
+    body = parse_json(raw)
+    check_chat_body(body)
+    policy = rt.policies.current  # one reference: this request sees one whole policy
+    identity = identify(policy, caller, workflow_header, body)
+    rt.metrics.decision(identity.workflow, identity.route)
+    if identity.unknown_workflow:
+        rt.metrics.unknown_workflows.inc()
+    models = candidates(policy, identity.route, identity.pinned_model, rt.health)
+    return Call(request_id, policy, identity, body, body.get("stream") is True, models)

@@ -1,0 +1,1 @@
+"""Routing policies: the YAML data model, its loader, the decision tree and the live store."""

@@ -1,0 +1,72 @@
+"""A loaded policy, compiled for the request path: decisions and secrets resolved once, at load."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.policy.model import ModelSpec, Spec
+from gateway.policy.tree import Decision, decide
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTarget:
+    """A declared model, ready to call: its endpoint and credentials resolved from the env."""
+
+    name: str
+    spec: ModelSpec
+    api_key: str | None = field(repr=False)
+    params: Mapping[str, Any] = field(repr=False)
+    missing_env: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return not self.missing_env
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    version: str
+    files: tuple[str, ...]
+    spec: Spec
+    decisions: Mapping[str, Decision]
+    models: Mapping[str, ModelTarget]
+    needs_litellm: bool
+
+    def decision_for(self, workflow: str) -> Decision:
+        return self.decisions[workflow]
+
+
+def _resolve_env(name: str, missing: list[str]) -> str | None:
+    value = os.environ.get(name)
+    if not value:
+        missing.append(name)
+    return value
+
+
+def _target(name: str, spec: ModelSpec) -> ModelTarget:
+    missing: list[str] = []
+    api_key = _resolve_env(spec.api_key.env, missing) if spec.api_key else None
+    params = {
+        key: _resolve_env(value["env"], missing) if isinstance(value, dict) else value
+        for key, value in spec.params.items()
+    }
+    return ModelTarget(name, spec, api_key, params, tuple(missing))
+
+
+def compile_policy(name: str, version: str, files: tuple[str, ...], spec: Spec) -> Policy:
+    """Precompute what every request would otherwise recompute: each workflow's route."""
+    decisions = {wf: decide(spec, workflow.traits) for wf, workflow in spec.workflows.items()}
+    models = {model: _target(model, ms) for model, ms in spec.models.items()}
+    return Policy(
+        name=name,
+        version=version,
+        files=files,
+        spec=spec,
+        decisions=decisions,
+        models=models,
+        needs_litellm=any(not ms.direct for ms in spec.models.values()),
+    )

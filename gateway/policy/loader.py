@@ -1,0 +1,190 @@
+"""Read policy files, prove them sound, and compile them; every problem names file:line:col.
+
+A policy may span several files in one directory: their spec sections are merged, and a name
+defined twice is an error that points at both places.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.policy import yamlpos
+from gateway.policy.compiled import Policy, compile_policy
+from gateway.policy.model import PolicyDocument, Spec
+from gateway.policy.tree import Problem, check_tree
+from gateway.policy.yamlpos import Path_, Where
+
+# Sections whose entries may come from different files; everything else is set once.
+MERGED_SECTIONS: frozenset[Path_] = frozenset(
+    {
+        ("spec",),
+        ("spec", "tree"),
+        ("spec", "traits"),
+        ("spec", "tree", "nodes"),
+        ("spec", "routes"),
+        ("spec", "models"),
+        ("spec", "workflows"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class PolicyProblem:
+    where: Where
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class PolicyError(Exception):
+    """The policy is unsound; `problems` says where and what to change."""
+
+    def __init__(self, problems: list[PolicyProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+class PolicyReadError(Exception):
+    """The policy files could not be read at all (missing, unreadable)."""
+
+
+def policy_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not files:
+            raise PolicyReadError(f"{path}: no *.yaml policy files in this directory")
+        return files
+    if not path.is_file():
+        raise PolicyReadError(f"{path}: no such policy file or directory")
+    return [path]
+
+
+def load_policy(path: Path) -> Policy:
+    """Load, merge, validate and compile the policy at `path` (a file or a directory)."""
+    files = policy_files(path)
+    texts = {str(f): _read(f) for f in files}
+    merged, where = _merge(texts)
+    first = next(iter(texts))
+    try:
+        doc = PolicyDocument.model_validate(merged)
+    except ValidationError as exc:
+        raise PolicyError(list(_validation_problems(exc, where, first))) from exc
+    problems = check_tree(doc.spec) + list(_check_references(doc.spec))
+    if problems:
+        raise PolicyError([_at(p, where, first) for p in problems])
+    digest = hashlib.sha256()
+    for name, text in texts.items():
+        digest.update(Path(name).name.encode() + b"\0" + text.encode() + b"\0")
+    return compile_policy(doc.metadata.name, digest.hexdigest()[:12], tuple(texts), doc.spec)
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyReadError(f"{file}: cannot read: {exc}") from exc
+
+
+def _merge(texts: dict[str, str]) -> tuple[dict[str, Any], dict[Path_, Where]]:
+    merged: dict[str, Any] = {}
+    where: dict[Path_, Where] = {}
+    problems: list[PolicyProblem] = []
+    for file, text in texts.items():
+        try:
+            data, positions = yamlpos.load(text, file)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problems.append(PolicyProblem(Where(file, line, col), f"invalid YAML: {exc.problem}"))
+            continue
+        if not isinstance(data, dict):
+            problems.append(
+                PolicyProblem(Where(file, 1, 1), "expected a mapping with apiVersion, kind, spec")
+            )
+            continue
+        problems += _merge_into(merged, data, (), where, positions, file)
+    if problems:
+        raise PolicyError(problems)
+    return merged, where
+
+
+def _merge_into(
+    into: dict[str, Any],
+    data: dict[str, Any],
+    path: Path_,
+    where: dict[Path_, Where],
+    positions: dict[Path_, Where],
+    file: str,
+) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+    for key, value in data.items():
+        sub = (*path, key)
+        if sub in MERGED_SECTIONS and isinstance(value, dict):
+            section = into.setdefault(key, {})
+            if isinstance(section, dict):
+                where.setdefault(sub, positions[sub])
+                problems += _merge_into(section, value, sub, where, positions, file)
+                continue
+        if key in into and path and into[key] != value:
+            problems.append(
+                PolicyProblem(
+                    positions[sub],
+                    f"'{'.'.join(map(str, sub))}' is already defined at {where[sub]}; "
+                    "define each name once across the policy files",
+                )
+            )
+            continue
+        into.setdefault(key, value)
+        where.update({p: w for p, w in positions.items() if p[: len(sub)] == sub})
+    return problems
+
+
+def _validation_problems(
+    exc: ValidationError, where: dict[Path_, Where], first: str
+) -> Iterator[PolicyProblem]:
+    for error in exc.errors(include_url=False):
+        loc = tuple(part for part in error["loc"] if part not in ("str", "Leaf"))
+        field = ".".join(map(str, loc)) or "document"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field '{loc[-1]}'; check its spelling or remove it"
+        elif error["type"] == "missing":
+            message = f"'{loc[-1]}' is required here"
+        yield PolicyProblem(yamlpos.locate(where, loc, first), f"{field}: {message}")
+
+
+def _at(problem: Problem, where: dict[Path_, Where], first: str) -> PolicyProblem:
+    return PolicyProblem(yamlpos.locate(where, problem.path, first), problem.message)
+
+
+def _check_references(spec: Spec) -> Iterator[Problem]:
+    for route, definition in spec.routes.items():
+        for i, model in enumerate(definition.pool):
+            if model not in spec.models:
+                yield Problem(
+                    ("spec", "routes", route, "pool", i),
+                    f"route '{route}' pools model '{model}', which is not defined; "
+                    "define it under spec.models",
+                )
+    for name, workflow in spec.workflows.items():
+        for trait in workflow.traits:
+            if trait not in spec.traits:
+                yield Problem(
+                    ("spec", "workflows", name, "traits", trait),
+                    f"workflow '{name}' sets trait '{trait}', which is not declared; "
+                    "declare it under spec.traits or fix its spelling",
+                )
+    if spec.default_workflow not in spec.workflows:
+        yield Problem(
+            ("spec", "default_workflow"),
+            f"default_workflow '{spec.default_workflow}' is not a declared workflow; "
+            "declare it under spec.workflows",
+        )

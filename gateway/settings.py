@@ -1,0 +1,38 @@
+"""Typed settings, read from FLOORGATE_* environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads from its environment, in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOORGATE_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=0, le=65535)
+    policies: Path = Path("policies")
+    log_level: LogLevel = "info"
+    keys_file: Path | None = None
+    # Inline keys, `key=workflow[|workflow...]` separated by commas; hashed as soon as read.
+    api_keys: SecretStr | None = None
+    admin_key: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
+    @property
+    def binds_loopback_only(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

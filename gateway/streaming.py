@@ -1,0 +1,95 @@
+"""SSE passthrough: chunks go to the client as they arrive; a failure after the first byte
+ends the stream with an in-band error event (the SDKs raise on it), never a silent cut;
+a client that disconnects cancels the upstream call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import suppress
+
+from gateway.api.asgi import Receive, Send
+from gateway.errors import UpstreamFailed, stream_error_event
+from gateway.pipeline import Call
+from gateway.runtime import Runtime
+from gateway.upstream.base import UpstreamError
+
+log = logging.getLogger("floorgate.stream")
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+DONE = b"data: [DONE]"
+CLIENT_CLOSED = 499
+
+
+async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[str, int]:
+    """Stream the completion to the client; returns (serving model, status for metrics).
+
+    Failures before the first byte raise GatewayError (fallback already happened).
+    """
+    target, (first, chunks) = await rt.failover.open_stream(
+        call.identity.route, call.candidates, call.body
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [*SSE_HEADERS, *call.headers(target.name)],
+        }
+    )
+    watcher = _cancel_on_disconnect(receive)
+    try:
+        status = await _pump(rt, target.name, first, chunks, send)
+    except asyncio.CancelledError:
+        if not _cancelled_by(watcher):
+            raise
+        status = CLIENT_CLOSED  # the client went away; closing `chunks` ends the upstream call
+    finally:
+        watcher.cancel()
+        with suppress(Exception):
+            await chunks.aclose()  # type: ignore[attr-defined]
+    return target.name, status
+
+
+async def _pump(
+    rt: Runtime, model: str, first: bytes, chunks: AsyncIterator[bytes], send: Send
+) -> int:
+    tail = first[-64:]
+    await send({"type": "http.response.body", "body": first, "more_body": True})
+    try:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            tail = (tail + chunk)[-64:]
+        if DONE in tail:
+            await send({"type": "http.response.body", "body": b""})
+            return 200
+        error = UpstreamError("protocol", "upstream ended the stream without [DONE]")
+    except UpstreamError as exc:
+        error = exc
+    rt.metrics.upstream_error(model, error.kind)
+    log.warning("stream from %s broke after the first byte: %s", model, error.message)
+    event = stream_error_event(UpstreamFailed(f"The model's stream broke: {error.message}"))
+    await send({"type": "http.response.body", "body": event})
+    return UpstreamFailed.status
+
+
+def _cancel_on_disconnect(receive: Receive) -> asyncio.Task[None]:
+    task = asyncio.current_task()
+    assert task is not None
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        task.cancel()
+
+    return asyncio.create_task(watch())
+
+
+def _cancelled_by(watcher: asyncio.Task[None]) -> bool:
+    """True if the only cancellation of this task came from the disconnect watcher."""
+    task = asyncio.current_task()
+    return watcher.done() and not watcher.cancelled() and task is not None and task.uncancel() == 0

@@ -1,0 +1,1 @@
+"""Calling models: OpenAI-wire upstreams directly, every other provider through litellm."""

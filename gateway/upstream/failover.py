@@ -1,0 +1,120 @@
+"""Retries with backoff on one model, then fallback along the pool: the one place that retries.
+
+Both paths (direct and litellm) go through here, so clients see the same behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import suppress
+from typing import Any, TypeVar
+
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    PayloadTooLarge,
+    RateLimited,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
+from gateway.policy.compiled import ModelTarget
+from gateway.upstream.base import Reply, Transport, UpstreamError
+
+T = TypeVar("T")
+MAX_BACKOFF_S = 2.0
+
+
+class Failover:
+    """Calls a route's candidates in order; reports each outcome to `on_outcome`."""
+
+    def __init__(
+        self,
+        transport_for: Callable[[ModelTarget], Transport],
+        on_outcome: Callable[[ModelTarget, UpstreamError | None, str | None], None],
+    ) -> None:
+        self._transport_for = transport_for
+        # (target, error or None, the route it falls back within, if it does)
+        self._on_outcome = on_outcome
+
+    async def complete(
+        self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]
+    ) -> tuple[ModelTarget, Reply]:
+        def call(target: ModelTarget) -> Awaitable[Reply]:
+            return self._transport_for(target).complete(target, body)
+
+        return await self._first_success(route, candidates, call)
+
+    async def open_stream(
+        self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]
+    ) -> tuple[ModelTarget, tuple[bytes, AsyncIterator[bytes]]]:
+        """Start a stream and wait for its first bytes; until then, failures fall back."""
+
+        async def call(target: ModelTarget) -> tuple[bytes, AsyncIterator[bytes]]:
+            chunks = self._transport_for(target).stream(target, body)
+            try:
+                return await anext(chunks), chunks
+            except StopAsyncIteration:
+                raise UpstreamError(
+                    "protocol", "upstream ended the stream before any data"
+                ) from None
+            except BaseException:
+                with suppress(Exception):
+                    await chunks.aclose()  # type: ignore[attr-defined]
+                raise
+
+        return await self._first_success(route, candidates, call)
+
+    async def _first_success(
+        self,
+        route: str,
+        candidates: Sequence[ModelTarget],
+        call: Callable[[ModelTarget], Awaitable[T]],
+    ) -> tuple[ModelTarget, T]:
+        last: tuple[ModelTarget, UpstreamError] | None = None
+        for i, target in enumerate(candidates):
+            try:
+                result = await _with_retries(target, call)
+            except UpstreamError as err:
+                last = (target, err)
+                more = i + 1 < len(candidates) and not err.client_fault
+                self._on_outcome(target, err, route if more else None)
+                if not more:
+                    break
+                continue
+            self._on_outcome(target, None, None)
+            return target, result
+        assert last is not None, "candidates is never empty"
+        raise gateway_error(last[1], last[0].name)
+
+
+async def _with_retries(target: ModelTarget, call: Callable[[ModelTarget], Awaitable[T]]) -> T:
+    for attempt in range(target.spec.retries + 1):
+        try:
+            return await call(target)
+        except UpstreamError as err:
+            if not err.retryable or attempt == target.spec.retries:
+                raise
+            await asyncio.sleep(_backoff(attempt, err.retry_after))
+    raise AssertionError("unreachable")
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, MAX_BACKOFF_S)
+    jitter: float = 0.5 + random.random() / 2
+    return min(0.1 * 2.0**attempt, MAX_BACKOFF_S) * jitter
+
+
+def gateway_error(err: UpstreamError, name: str) -> GatewayError:
+    """Translate the last upstream failure into the status the client should see."""
+    if err.client_fault:
+        cls = PayloadTooLarge if err.status == 413 else BadRequest
+        return cls(f"The model refused the request: {err.message}", code="upstream_rejected")
+    if err.kind == "status" and err.status == 429:
+        headers = {"retry-after": str(int(err.retry_after or 1))}
+        return RateLimited(f"Model '{name}' is rate limited: {err.message}", headers=headers)
+    if err.kind == "timeout":
+        return UpstreamTimeout(f"Model '{name}' did not answer in time.")
+    return UpstreamFailed(f"No model could answer; the last, '{name}', failed: {err.message}")

@@ -1,0 +1,85 @@
+"""The litellm path: providers that need translation (Anthropic, Bedrock, Vertex, ...).
+
+The only module that imports litellm. It is imported only when a policy declares a model
+that needs it, so an OpenAI-wire-only gateway starts without paying for litellm's import.
+"""
+
+from __future__ import annotations
+
+import os
+
+# litellm fetches its price table over the network at import unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import litellm
+import orjson
+
+from gateway.policy.compiled import ModelTarget
+from gateway.upstream.base import Reply, UpstreamError, redact
+
+litellm.suppress_debug_info = True
+litellm.drop_params = False
+
+_PRIVATE_FIELDS = ("metadata", "model")
+
+
+def _kwargs(target: ModelTarget, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    spec = target.spec
+    kwargs = {k: v for k, v in body.items() if k not in _PRIVATE_FIELDS}
+    kwargs.update(
+        model=f"{spec.provider}/{spec.model}",
+        stream=stream,
+        timeout=spec.timeout_s,
+        num_retries=0,  # retries and fallbacks are the gateway's, with one policy for both paths
+        **target.params,
+    )
+    if spec.api_base:
+        kwargs["api_base"] = spec.api_base
+    if target.api_key:
+        kwargs["api_key"] = target.api_key
+    return kwargs
+
+
+class LitellmTransport:
+    async def complete(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        try:
+            response = await litellm.acompletion(**_kwargs(target, body, stream=False))
+        except Exception as exc:  # litellm raises many types; all are translated here
+            raise _translate(exc, target) from exc
+        data: dict[str, Any] = response.model_dump(exclude_none=True)
+        return Reply(orjson.dumps(data), data)
+
+    async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        try:
+            response = await litellm.acompletion(**_kwargs(target, body, stream=True))
+            async for chunk in response:
+                yield b"data: " + orjson.dumps(chunk.model_dump(exclude_none=True)) + b"\n\n"
+        except Exception as exc:  # litellm raises many types; all are translated here
+            raise _translate(exc, target) from exc
+        yield b"data: [DONE]\n\n"
+
+    async def close(self) -> None:
+        return None
+
+
+def _translate(exc: Exception, target: ModelTarget) -> UpstreamError:
+    if isinstance(exc, UpstreamError):
+        return exc
+    message = redact(str(getattr(exc, "message", exc)), target.api_key)
+    if isinstance(exc, litellm.exceptions.Timeout):
+        return UpstreamError("timeout", "upstream did not answer in time")
+    if isinstance(exc, litellm.exceptions.APIConnectionError):
+        return UpstreamError("connect", f"could not reach the upstream: {message}")
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        retry_after = getattr(exc, "retry_after", None)
+        return UpstreamError(
+            "status",
+            message,
+            status=status,
+            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+        )
+    return UpstreamError("protocol", f"upstream answer could not be read: {message}")

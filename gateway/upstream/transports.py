@@ -1,0 +1,29 @@
+"""Picks the transport for a model: direct for the OpenAI wire format, litellm for the rest."""
+
+from __future__ import annotations
+
+from gateway.policy.compiled import ModelTarget
+from gateway.upstream.base import Transport
+from gateway.upstream.direct import DirectTransport
+
+
+class Transports:
+    def __init__(self) -> None:
+        self.direct = DirectTransport()
+        self._litellm: Transport | None = None
+
+    def for_target(self, target: ModelTarget) -> Transport:
+        if target.spec.direct:
+            return self.direct
+        return self.litellm()
+
+    def litellm(self) -> Transport:
+        """Import litellm on first need: it takes seconds, and many policies never need it."""
+        if self._litellm is None:
+            from gateway.upstream.litellm_path import LitellmTransport
+
+            self._litellm = LitellmTransport()
+        return self._litellm
+
+    async def close(self) -> None:
+        await self.direct.close()

@@ -1,0 +1,66 @@
+"""Shared fixtures: the fake upstream and the gateway, both real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gateway.app import Floorgate, create_app
+from gateway.settings import Settings
+from tests.fake_upstream import FakeUpstream
+from tests.servers import serve_in_thread
+
+HERE = Path(__file__).parent
+UPSTREAM_KEY = "sk-fake-upstream-0123456789"
+# A key bound to one workflow, one bound to two, one that may use any.
+KEYS = "key-deploy=deploy-pipeline,key-two=bulk-summarization|draft-generation,key-any=*"
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def write_policy(directory: Path, upstream: FakeUpstream) -> Path:
+    text = (HERE / "policies" / "integration.yaml").read_text()
+    path = directory / "policy.yaml"
+    path.write_text(text.replace("__UPSTREAM__", upstream.base_url))
+    return path
+
+
+@pytest.fixture(scope="session")
+def policy_path(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_policy(tmp_path_factory.mktemp("policy"), upstream)
+
+
+@pytest.fixture(scope="session")
+def gateway_app(policy_path: Path) -> Floorgate:
+    os.environ["FAKE_UPSTREAM_KEY"] = UPSTREAM_KEY
+    settings = Settings(policies=policy_path, api_keys=KEYS, _env_file=None)  # type: ignore[call-arg]
+    return create_app(settings, CollectorRegistry())
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_app: Floorgate) -> Iterator[str]:
+    with serve_in_thread(gateway_app) as url:
+        yield url
+
+
+def client_for(gateway: str, key: str = "key-any", **kwargs: object) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(gateway: str) -> Iterator[openai.OpenAI]:
+    with client_for(gateway) as c:
+        yield c
