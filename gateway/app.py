@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.exceptions import HTTPException
 
 from gateway import __version__
@@ -46,6 +46,7 @@ class Floorgate:
 
 
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> Floorgate:
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the series
     runtime = Runtime.build(settings, registry)
 
     @asynccontextmanager

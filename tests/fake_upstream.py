@@ -1,0 +1,258 @@
+"""A fake OpenAI-compatible upstream: a real aiohttp server on loopback, told what to do by
+the request's `model`:
+
+  ok (or anything unknown)  a fixed answer ("fake answer", or the text after SAY: in the
+                            last user message); streamed when the request asks
+  tool                      a call to the request's first tool
+  refusal                   content null, `refusal` set
+  filtered                  finish_reason content_filter
+  status:<code>             that HTTP status with an OpenAI error body (429: Retry-After: 1)
+  flaky:<k>                 500 for the first k requests, then ok
+  hang                      never answers;  slow:<s>  answers after s seconds
+  malformed                 200 with invalid JSON
+  cut                       a stream (or body) cut off mid-way, with no [DONE]
+
+GET /_requests lists what it received (headers and body); DELETE /_requests forgets it.
+Run it alone with `python -m tests.fake_upstream --port 8090`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+FAKE_ANSWER = "fake answer"
+_ids = itertools.count(1)
+
+
+def _answer_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages", [])):
+        content = message.get("content")
+        if message.get("role") == "user" and isinstance(content, str) and "SAY:" in content:
+            return content.split("SAY:", 1)[1].strip()
+    return FAKE_ANSWER
+
+
+def _message(behaviour: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    if behaviour == "tool":
+        tools = body.get("tools") or [{"function": {"name": "none"}}]
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": tools[0]["function"]["name"], "arguments": '{"x": 1}'},
+        }
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    if behaviour == "refusal":
+        refusal = "I can't help with that."
+        return {"role": "assistant", "content": None, "refusal": refusal}, "stop"
+    finish = "content_filter" if behaviour == "filtered" else "stop"
+    return {"role": "assistant", "content": _answer_text(body)}, finish
+
+
+def _envelope(body: dict[str, Any], obj: str) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-fake{next(_ids)}",
+        "object": obj,
+        "created": int(time.time()),
+        "model": body.get("model", "ok"),
+        "system_fingerprint": None,
+    }
+
+
+USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+
+
+def completion(behaviour: str, body: dict[str, Any]) -> dict[str, Any]:
+    message, finish = _message(behaviour, body)
+    n = int(body.get("n") or 1)
+    choices = [{"index": i, "message": message, "finish_reason": finish} for i in range(n)]
+    return {**_envelope(body, "chat.completion"), "choices": choices, "usage": USAGE}
+
+
+def chunks(behaviour: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    message, finish = _message(behaviour, body)
+    base = _envelope(body, "chat.completion.chunk")
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    if message.get("tool_calls"):
+        call = message["tool_calls"][0]
+        out.append(chunk({"tool_calls": [{"index": 0, **call}]}))
+    elif message.get("refusal"):
+        out.append(chunk({"refusal": message["refusal"]}))
+    else:
+        words = message["content"].split(" ")
+        out += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
+    out.append(chunk({}, finish))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        out.append({**base, "choices": [], "usage": USAGE})
+    return out
+
+
+class FakeUpstream:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.received: deque[dict[str, Any]] = deque(maxlen=200)
+        self.counters: dict[str, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/_requests", self.list_requests)
+        app.router.add_delete("/_requests", self.forget)
+        return app
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(await request.read())
+        self.received.append({"path": request.path, "headers": {str(k): v for k, v in request.headers.items()}, "body": body})
+        behaviour, _, arg = str(body.get("model", "ok")).partition(":")
+        if behaviour == "flaky":
+            seen = self.counters[body["model"]] = self.counters.get(body["model"], 0) + 1
+            behaviour = "status" if seen <= int(arg) else "ok"
+            arg = "500"
+        if behaviour == "status":
+            return _error(int(arg))
+        if behaviour in ("hang", "slow"):
+            await asyncio.sleep(3600 if behaviour == "hang" else float(arg))
+        if behaviour == "malformed":
+            return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
+        if behaviour == "cut":
+            return await _cut(request, body)
+        if body.get("stream"):
+            return await _stream(request, chunks(behaviour, body))
+        return web.Response(
+            body=orjson.dumps(completion(behaviour, body)), content_type="application/json"
+        )
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        inputs = body.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+            for i in range(len(items))
+        ]
+        usage = {"prompt_tokens": len(items), "total_tokens": len(items)}
+        payload = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
+    async def models(self, request: web.Request) -> web.Response:
+        data = [{"id": "ok", "object": "model", "created": 0, "owned_by": "fake"}]
+        return web.json_response({"object": "list", "data": data})
+
+    async def list_requests(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(list(self.received)), content_type="application/json")
+
+    async def forget(self, request: web.Request) -> web.Response:
+        self.received.clear()
+        self.counters.clear()
+        return web.Response(status=204)
+
+    def start(self) -> None:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the fake upstream did not start")
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.run(self._serve(ready))
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        ready.set()
+        await self._stopped.wait()
+        await runner.cleanup()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            assert self._stopped is not None
+            self._loop.call_soon_threadsafe(self._stopped.set)
+            self._thread.join(10)
+
+
+def _error(status: int) -> web.Response:
+    error = {
+        "message": f"fake upstream error {status}",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+    headers = {"retry-after": "1"} if status == 429 else {}
+    return web.Response(
+        status=status,
+        body=orjson.dumps({"error": error}),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+async def _stream(request: web.Request, events: list[dict[str, Any]]) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    for event in events:
+        await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+        await asyncio.sleep(0.01)
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def _cut(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"content-type": "text/event-stream" if body.get("stream") else "application/json"}
+    )
+    await response.prepare(request)
+    if body.get("stream"):
+        for event in chunks("ok", body)[:2]:
+            await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+    else:
+        await response.write(b'{"id": "chatcmpl-cut", "choices": [{"index": 0')
+    await asyncio.sleep(0.05)
+    assert request.transport is not None
+    request.transport.abort()  # gone without finish_reason, [DONE] or the rest of the body
+    return response
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args()
+    web.run_app(FakeUpstream().app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
