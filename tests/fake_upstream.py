@@ -128,7 +128,13 @@ class FakeUpstream:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
-        self.received.append({"path": request.path, "headers": {str(k): v for k, v in request.headers.items()}, "body": body})
+        self.received.append(
+            {
+                "path": request.path,
+                "headers": {str(k): v for k, v in request.headers.items()},
+                "body": body,
+            }
+        )
         behaviour, _, arg = str(body.get("model", "ok")).partition(":")
         if behaviour == "flaky":
             seen = self.counters[body["model"]] = self.counters.get(body["model"], 0) + 1

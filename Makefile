@@ -1,0 +1,36 @@
+# The one entry point: README, CI and humans all call these targets.
+VENV := .venv/bin
+LOCAL_MODEL := $(VENV)/python scripts/local_model.py
+
+.PHONY: setup run test lint local-model stop-local-model bench bench-vs-litellm clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	@$(LOCAL_MODEL) start
+	exec $(VENV)/floorgate serve
+
+test: setup lint
+	@$(LOCAL_MODEL) start
+	$(VENV)/pytest
+
+lint: setup
+	$(VENV)/ruff check gateway tests bench scripts
+	$(VENV)/ruff format --check gateway tests bench scripts
+	$(VENV)/mypy
+
+local-model: setup
+	@$(LOCAL_MODEL) start
+
+stop-local-model:
+	@$(LOCAL_MODEL) stop
+
+bench: setup
+	$(VENV)/python -m bench.run $(BENCH_ARGS)
+
+bench-vs-litellm: setup
+	$(VENV)/python -m bench.run --vs-litellm $(BENCH_ARGS)
+
+clean: stop-local-model
+	rm -rf .venv .run .mypy_cache .ruff_cache .pytest_cache *.egg-info

