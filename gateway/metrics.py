@@ -8,6 +8,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
 from gateway import __version__
+from gateway.classify import Verdict
 
 UNKNOWN = "unknown"
 NONE = "none"
@@ -55,6 +56,24 @@ class Metrics:
             ("route", "model"),
             registry=registry,
         )
+        self.classified = Counter(
+            "floorgate_classified",
+            "Completed responses classified, by label (abstain, flag, answer).",
+            (*labels, "label"),
+            registry=registry,
+        )
+        self.abstentions = Counter(
+            "floorgate_abstentions",
+            "Responses where the model declined or asked instead of answering.",
+            (*labels, "kind", "source"),
+            registry=registry,
+        )
+        self.self_flags = Counter(
+            "floorgate_self_flags",
+            "Responses where the model answered but flagged doubt about its own output.",
+            (*labels, "source"),
+            registry=registry,
+        )
         self.policy = Info("floorgate_policy", "The active policy.", registry=registry)
         Info("floorgate_build", "Floorgate build.", registry=registry).info(
             {"version": __version__}
@@ -72,6 +91,14 @@ class Metrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def verdict(self, workflow: str, route: str, model: str, verdict: Verdict) -> None:
+        self._child(self.classified, workflow, route, model, verdict.label).inc()
+        if verdict.label == "abstain":
+            kind = verdict.kind or "declined"
+            self._child(self.abstentions, workflow, route, model, kind, verdict.source).inc()
+        elif verdict.label == "flag":
+            self._child(self.self_flags, workflow, route, model, verdict.source).inc()
 
     def decision(self, workflow: str, route: str) -> None:
         self._child(self.decisions, workflow, route).inc()

@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 
 from gateway.api.asgi import Receive, Send
+from gateway.classify import classify_completion
 from gateway.errors import UpstreamFailed, stream_error_event
 from gateway.pipeline import Call
 from gateway.runtime import Runtime
+from gateway.sse import StreamCopy
 from gateway.upstream.base import UpstreamError
 
 log = logging.getLogger("floorgate.stream")
@@ -23,7 +25,6 @@ SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 DONE = b"data: [DONE]"
-CLIENT_CLOSED = 499
 
 
 async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[str, int]:
@@ -42,39 +43,57 @@ async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[
         }
     )
     watcher = _cancel_on_disconnect(receive)
+    copy = StreamCopy()
     try:
-        status = await _pump(rt, target.name, first, chunks, send)
+        await _pump(rt, target.name, first, chunks, send, copy)
     except asyncio.CancelledError:
         if not _cancelled_by(watcher):
             raise
-        status = CLIENT_CLOSED  # the client went away; closing `chunks` ends the upstream call
+        # The client went away (closing `chunks` below ends the upstream call); if that was
+        # after [DONE], the stream had already succeeded and copy.status says so.
     finally:
         watcher.cancel()
         with suppress(Exception):
             await chunks.aclose()  # type: ignore[attr-defined]
-    return target.name, status
+    if copy.status == 200:  # classified once the stream is over, off the critical path
+        verdict = classify_completion(copy.completion())
+        rt.metrics.verdict(call.identity.workflow, call.identity.route, target.name, verdict)
+    return target.name, copy.status
 
 
 async def _pump(
-    rt: Runtime, model: str, first: bytes, chunks: AsyncIterator[bytes], send: Send
-) -> int:
-    tail = first[-64:]
-    await send({"type": "http.response.body", "body": first, "more_body": True})
+    rt: Runtime,
+    model: str,
+    first: bytes,
+    chunks: AsyncIterator[bytes],
+    send: Send,
+    copy: StreamCopy,
+) -> None:
     try:
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        tail = b""
+        chunk = first
+        while True:
+            copy.feed(chunk)
             tail = (tail + chunk)[-64:]
-        if DONE in tail:
-            await send({"type": "http.response.body", "body": b""})
-            return 200
+            # Once [DONE] is out the stream has succeeded, whatever the client does next:
+            # don't wait on the upstream's EOF, the client may hang up first.
+            done = DONE in tail
+            if done:
+                copy.status = 200
+            await send({"type": "http.response.body", "body": chunk, "more_body": not done})
+            if done:
+                return
+            chunk = await anext(chunks, b"")
+            if not chunk:
+                break
         error = UpstreamError("protocol", "upstream ended the stream without [DONE]")
     except UpstreamError as exc:
         error = exc
     rt.metrics.upstream_error(model, error.kind)
     log.warning("stream from %s broke after the first byte: %s", model, error.message)
     event = stream_error_event(UpstreamFailed(f"The model's stream broke: {error.message}"))
+    copy.status = UpstreamFailed.status
     await send({"type": "http.response.body", "body": event})
-    return UpstreamFailed.status
 
 
 def _cancel_on_disconnect(receive: Receive) -> asyncio.Task[None]:

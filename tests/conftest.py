@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,19 @@ def gateway(gateway_app: Floorgate) -> Iterator[str]:
 
 def client_for(gateway: str, key: str = "key-any", **kwargs: object) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0, **kwargs)  # type: ignore[arg-type]
+
+
+def count(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def counted(registry: CollectorRegistry, name: str, want: float, **labels: str) -> float:
+    """The sample's value once it reaches `want`, or after 2 s. Metrics are recorded after
+    the last byte has gone to the client, so the client can get here first."""
+    deadline = time.monotonic() + 2
+    while count(registry, name, **labels) < want and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return count(registry, name, **labels)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.app import Floorgate
+from tests.conftest import count, counted
 
 USER = [{"role": "user", "content": "Fix the flaky test."}]
 PATHS = ["", "-litellm"]  # route-name suffix: direct path, litellm path
@@ -160,6 +161,7 @@ def test_metrics_count_requests_by_workflow_route_and_model(
         "code": "200",
         "stream": "false",
     }
-    before = registry(gateway_app).get_sample_value("floorgate_requests_total", labels) or 0
+    before = count(registry(gateway_app), "floorgate_requests_total", **labels)
     client.chat.completions.create(model="workflow/bulk-summarization", messages=USER)
-    assert registry(gateway_app).get_sample_value("floorgate_requests_total", labels) == before + 1
+    after = counted(registry(gateway_app), "floorgate_requests_total", before + 1, **labels)
+    assert after == before + 1

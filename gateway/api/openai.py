@@ -18,6 +18,7 @@ from gateway.api.asgi import (
     send_error,
     send_response,
 )
+from gateway.classify import Verdict, classify_completion
 from gateway.errors import GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE, UNKNOWN
@@ -55,7 +56,10 @@ class OpenAIEndpoints:
                     call.identity.route, call.candidates, call.body
                 )
                 model = target.name
-                await send_response(send, 200, reply.body, call.headers(model))
+                verdict = classify_completion(reply.data)
+                headers = [*call.headers(model), *verdict_headers(verdict)]
+                await send_response(send, 200, reply.body, headers)
+                rt.metrics.verdict(call.identity.workflow, call.identity.route, model, verdict)
         except GatewayError as err:
             status = err.status
             await send_error(send, err, _error_headers(request_id, call))
@@ -88,6 +92,13 @@ class OpenAIEndpoints:
                 for n in names]  # fmt: skip
         body = orjson.dumps({"object": "list", "data": data})
         await send_response(send, 200, body, [(b"x-floorgate-request-id", request_id.encode())])
+
+
+def verdict_headers(verdict: Verdict) -> Headers:
+    return [
+        (b"x-floorgate-abstained", b"true" if verdict.abstained else b"false"),
+        (b"x-floorgate-self-flagged", b"true" if verdict.flagged else b"false"),
+    ]
 
 
 def _error_headers(request_id: str, call: Call | None) -> Headers:
