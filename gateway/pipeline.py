@@ -13,7 +13,7 @@ from gateway.errors import BadRequest
 from gateway.fields import check_chat_body
 from gateway.identify import Identity, identify
 from gateway.policy.compiled import ModelTarget, Policy
-from gateway.runtime import Runtime
+from gateway.runtime import Answered, Runtime
 from gateway.selection import candidates
 
 
@@ -31,6 +31,12 @@ class Call:
     body: dict[str, Any]
     stream: bool
     candidates: list[ModelTarget]
+
+    def answered(self, model: str) -> Answered:
+        identity = self.identity
+        return Answered(
+            self.request_id, identity.workflow, identity.route, model, self.policy.version
+        )
 
     def headers(self, model: str) -> Headers:
         return [

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
+from gateway.classify import Verdict
 from gateway.keys import KeyRing
 from gateway.metrics import Metrics
 from gateway.policy.compiled import ModelTarget
@@ -18,6 +19,17 @@ from gateway.upstream.failover import Failover
 from gateway.upstream.transports import Transports
 
 log = logging.getLogger("floorgate.upstream")
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """Who produced a response: what feedback hours later must be attributed to."""
+
+    request_id: str
+    workflow: str
+    route: str
+    model: str
+    policy_version: str
 
 
 @dataclass
@@ -44,6 +56,13 @@ class Runtime:
         runtime = cls(settings, policies, keys, metrics)
         metrics.policy_loaded(policies.current.name, policies.current.version)
         return runtime
+
+    def answered(self, call: Answered, verdict: Verdict) -> None:
+        """A response reached the client whole: count what it said about itself.
+
+        The one place that records an answered request; the request ledger hooks in here.
+        """
+        self.metrics.verdict(call.workflow, call.route, call.model, verdict)
 
     def _upstream_outcome(
         self, target: ModelTarget, error: UpstreamError | None, fallback_route: str | None

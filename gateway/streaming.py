@@ -57,7 +57,7 @@ async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[
             await chunks.aclose()  # type: ignore[attr-defined]
     if copy.status == 200:  # classified once the stream is over, off the critical path
         verdict = classify_completion(copy.completion())
-        rt.metrics.verdict(call.identity.workflow, call.identity.route, target.name, verdict)
+        rt.answered(call.answered(target.name), verdict)
     return target.name, copy.status
 
 

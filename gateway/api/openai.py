@@ -59,7 +59,7 @@ class OpenAIEndpoints:
                 verdict = classify_completion(reply.data)
                 headers = [*call.headers(model), *verdict_headers(verdict)]
                 await send_response(send, 200, reply.body, headers)
-                rt.metrics.verdict(call.identity.workflow, call.identity.route, model, verdict)
+                rt.answered(call.answered(model), verdict)
         except GatewayError as err:
             status = err.status
             await send_error(send, err, _error_headers(request_id, call))
