@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from gateway.api.asgi import Headers
+from gateway.calibration import Contract, with_contract
 from gateway.errors import BadRequest
 from gateway.fields import check_chat_body
 from gateway.identify import Identity, identify
@@ -28,9 +29,10 @@ class Call:
     request_id: str
     policy: Policy
     identity: Identity
-    body: dict[str, Any]
+    body: dict[str, Any]  # as the upstream will get it
     stream: bool
     candidates: list[ModelTarget]
+    contract: Contract
 
     def answered(self, model: str) -> Answered:
         identity = self.identity
@@ -76,4 +78,10 @@ def plan_chat(
     if identity.unknown_workflow:
         rt.metrics.unknown_workflows.inc()
     models = candidates(policy, identity.route, identity.pinned_model, rt.health)
-    return Call(request_id, policy, identity, body, body.get("stream") is True, models)
+    contract = (
+        policy.spec.workflows[identity.workflow].calibration_contract
+        or policy.spec.routes[identity.route].calibration_contract
+    )
+    if contract != "off":
+        body = with_contract(body)
+    return Call(request_id, policy, identity, body, body.get("stream") is True, models, contract)

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 from gateway.api.asgi import Receive, Send
 from gateway.classify import classify_completion
+from gateway.contract_stream import ContractFilter
 from gateway.errors import UpstreamFailed, stream_error_event
 from gateway.pipeline import Call
 from gateway.runtime import Runtime
@@ -44,8 +45,9 @@ async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[
     )
     watcher = _cancel_on_disconnect(receive)
     copy = StreamCopy()
+    translate = ContractFilter().feed if call.contract == "translate" else None
     try:
-        await _pump(rt, target.name, first, chunks, send, copy)
+        await _pump(rt, target.name, first, chunks, send, copy, translate)
     except asyncio.CancelledError:
         if not _cancelled_by(watcher):
             raise
@@ -68,6 +70,7 @@ async def _pump(
     chunks: AsyncIterator[bytes],
     send: Send,
     copy: StreamCopy,
+    translate: Callable[[bytes], bytes] | None,
 ) -> None:
     try:
         tail = b""
@@ -80,7 +83,8 @@ async def _pump(
             done = DONE in tail
             if done:
                 copy.status = 200
-            await send({"type": "http.response.body", "body": chunk, "more_body": not done})
+            out = translate(chunk) if translate else chunk
+            await send({"type": "http.response.body", "body": out, "more_body": not done})
             if done:
                 return
             chunk = await anext(chunks, b"")

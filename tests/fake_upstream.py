@@ -33,23 +33,27 @@ FAKE_ANSWER = "fake answer"
 _ids = itertools.count(1)
 
 
-def _answer_text(body: dict[str, Any]) -> str:
+def _last_user_text(body: dict[str, Any]) -> str:
     for message in reversed(body.get("messages", [])):
-        content = message.get("content")
-        if message.get("role") == "user" and isinstance(content, str) and "SAY:" in content:
-            return content.split("SAY:", 1)[1].strip()
-    return FAKE_ANSWER
+        if message.get("role") == "user" and isinstance(message.get("content"), str):
+            return str(message["content"])
+    return ""
+
+
+def _answer_text(body: dict[str, Any], default: str | None = FAKE_ANSWER) -> str | None:
+    text = _last_user_text(body).split("ARGS:", 1)[0]
+    return text.split("SAY:", 1)[1].strip() if "SAY:" in text else default
 
 
 def _message(behaviour: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    if behaviour == "tool":
+    if behaviour == "tool":  # tool[:<name>]: call that tool (else the first), ARGS: <json>
         tools = body.get("tools") or [{"function": {"name": "none"}}]
-        call = {
-            "id": "call_1",
-            "type": "function",
-            "function": {"name": tools[0]["function"]["name"], "arguments": '{"x": 1}'},
-        }
-        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+        name = str(body.get("model", "")).partition(":")[2] or tools[0]["function"]["name"]
+        text = _last_user_text(body)
+        args = text.split("ARGS:", 1)[1].strip() if "ARGS:" in text else '{"x": 1}'
+        call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": args}}
+        content = _answer_text(body, default=None)
+        return {"role": "assistant", "content": content, "tool_calls": [call]}, "tool_calls"
     if behaviour == "refusal":
         refusal = "I can't help with that."
         return {"role": "assistant", "content": None, "refusal": refusal}, "stop"
@@ -85,9 +89,14 @@ def chunks(behaviour: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
 
     out = [chunk({"role": "assistant", "content": ""})]
+    if message.get("content") and message.get("tool_calls"):
+        out.append(chunk({"content": message["content"]}))
     if message.get("tool_calls"):
         call = message["tool_calls"][0]
-        out.append(chunk({"tool_calls": [{"index": 0, **call}]}))
+        head = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
+        arguments = {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
+        out.append(chunk({"tool_calls": [{"index": 0, **head}]}))  # name first, as OpenAI does
+        out.append(chunk({"tool_calls": [arguments]}))
     elif message.get("refusal"):
         out.append(chunk({"refusal": message["refusal"]}))
     else:

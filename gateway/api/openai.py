@@ -18,6 +18,7 @@ from gateway.api.asgi import (
     send_error,
     send_response,
 )
+from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
 from gateway.errors import GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
@@ -56,9 +57,12 @@ class OpenAIEndpoints:
                     call.identity.route, call.candidates, call.body
                 )
                 model = target.name
-                verdict = classify_completion(reply.data)
+                verdict = classify_completion(reply.data)  # before translation hides the tools
+                body = reply.body
+                if call.contract == "translate" and translate_completion(reply.data):
+                    body = orjson.dumps(reply.data)
                 headers = [*call.headers(model), *verdict_headers(verdict)]
-                await send_response(send, 200, reply.body, headers)
+                await send_response(send, 200, body, headers)
                 rt.answered(call.answered(model), verdict)
         except GatewayError as err:
             status = err.status

@@ -57,6 +57,9 @@ class Route(Strict):
     # Higher is stricter; a caller may ask for a stricter route than its workflow's, never looser.
     strictness: int = 0
     description: str = ""
+    # The calibration contract (gateway/calibration.py): off, or on with the client seeing
+    # the contract's tool calls (passthrough) or their text (translate).
+    calibration_contract: Literal["off", "passthrough", "translate"] = "off"
 
 
 class ModelSpec(Strict):
@@ -101,6 +104,8 @@ class ModelSpec(Strict):
 class Workflow(Strict):
     traits: dict[str, bool] = Field(default_factory=dict)
     description: str = ""
+    # Overrides its route's calibration_contract when set.
+    calibration_contract: Literal["off", "passthrough", "translate"] | None = None
 
 
 class Spec(Strict):
