@@ -12,7 +12,6 @@ MOCK = "mock"
 FLOOR = "floor"
 FLOORGATE = "floorgate"
 FLOORGATE_LITELLM = "floorgate-litellm"
-FLOORGATE_DIRECT_ONLY = "floorgate-direct-only"  # started with a policy that needs no litellm
 LITELLM_PROXY = "litellm-proxy"
 
 
