@@ -13,10 +13,11 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.exceptions import HTTPException
 
 from gateway import __version__
-from gateway.api import ops
+from gateway.api import admin, explain, ops
 from gateway.api.asgi import Receive, Scope, Send
 from gateway.api.openai import OpenAIEndpoints
 from gateway.errors import BadRequest, GatewayError, NotFound, error_body
+from gateway.reload import PolicyReloader
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -45,20 +46,28 @@ class Floorgate:
         await self.rest(scope, receive, send)
 
 
-def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> Floorgate:
+def create_app(
+    settings: Settings, registry: CollectorRegistry | None = None, *, sighup: bool = False
+) -> Floorgate:
+    """`sighup`: reload the policy on SIGHUP (only in the main thread, as `floorgate serve`)."""
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the series
     runtime = Runtime.build(settings, registry)
+    reloader = PolicyReloader(runtime.policies, runtime.metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime.policies.current.needs_litellm:
             runtime.transports.litellm()  # pay litellm's import before the first request
-        yield
+        async with reloader.running(settings.policy_poll_s, sighup):
+            yield
         await runtime.transports.close()
 
     rest = FastAPI(title="Floorgate", version=__version__, lifespan=lifespan)
     rest.state.runtime = runtime
+    rest.state.reloader = reloader
     rest.include_router(ops.router)
+    rest.include_router(explain.router)
+    rest.include_router(admin.router)
     rest.add_exception_handler(GatewayError, _render)  # type: ignore[arg-type]
     rest.add_exception_handler(HTTPException, _render_http)  # type: ignore[arg-type]
     rest.add_exception_handler(RequestValidationError, _render_validation)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""The `floorgate` command: serve | check | explain."""
+"""The `floorgate` command: serve | check | explain | schema."""
 
 from __future__ import annotations
 
@@ -6,35 +6,69 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.explain import as_text, explain_workflow
+from gateway.policy.compiled import Policy
 from gateway.policy.loader import PolicyError, PolicyReadError, load_policy
-from gateway.policy.tree import decide
+from gateway.policy.schema import render_schema
+from gateway.selection import Health
 from gateway.settings import Settings
 
 log = logging.getLogger("floorgate")
+ANSWERS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="floorgate", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the gateway (configured by FLOORGATE_* variables)")
-    check = commands.add_parser("check", help="validate policy files; exit 0 clean, 1, 2")
-    check.add_argument("paths", nargs="*", type=Path, help="files or directories")
-    explain = commands.add_parser("explain", help="show the path a workflow takes")
-    explain.add_argument("workflow")
-    explain.add_argument("--policies", type=Path, help="default: FLOORGATE_POLICIES")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            return serve(Settings())
-        if args.command == "check":
-            return check_policies(args.paths or [Settings().policies])
-        return explain_workflow(args.workflow, args.policies or Settings().policies)
+        code: int = args.run(args)
     except ValidationError as exc:
         print(f"floorgate: invalid settings:\n{exc}", file=sys.stderr)
         return 2
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floorgate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_p = commands.add_parser(
+        "serve", help="run the gateway (configured by FLOORGATE_* variables)"
+    )
+    serve_p.set_defaults(run=lambda args: serve(Settings()))
+    check_p = commands.add_parser(
+        "check",
+        help="validate policies and run their tests; exit 0 clean, 1 problems, 2 unreadable",
+    )
+    check_p.add_argument(
+        "paths", nargs="*", type=Path, help="files or directories (one policy each)"
+    )
+    check_p.set_defaults(run=lambda args: check_policies(args.paths or [Settings().policies]))
+    explain_p = commands.add_parser("explain", help="show the path a workflow takes, and its model")
+    explain_p.add_argument("workflow")
+    explain_p.add_argument(
+        "--trait", action="append", type=_trait, default=[], metavar="NAME=true|false",
+        help="answer a question differently from the workflow (repeatable)",
+    )  # fmt: skip
+    explain_p.add_argument("--policies", type=Path, help="default: FLOORGATE_POLICIES")
+    explain_p.set_defaults(run=_explain)
+    schema_p = commands.add_parser("schema", help="print the policies' JSON Schema")
+    schema_p.add_argument("-o", "--output", type=Path, help="write it here instead")
+    schema_p.set_defaults(run=lambda args: write_schema(args.output))
+    return parser
+
+
+def _trait(text: str) -> tuple[str, bool]:
+    name, _, value = text.partition("=")
+    if not name or value.lower() not in ANSWERS:
+        raise argparse.ArgumentTypeError(f"'{text}': write NAME=true or NAME=false")
+    return name, ANSWERS[value.lower()]
+
+
+def _explain(args: Any) -> int:
+    return explain(args.workflow, args.policies or Settings().policies, dict(args.trait))
 
 
 def serve(settings: Settings) -> int:
@@ -46,7 +80,7 @@ def serve(settings: Settings) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        app = create_app(settings)
+        app = create_app(settings, sighup=True)
     except PolicyError as exc:
         print(f"floorgate: the policy is not valid, not starting:\n{exc}", file=sys.stderr)
         return 2
@@ -78,36 +112,58 @@ def serve(settings: Settings) -> int:
 
 
 def check_policies(paths: list[Path]) -> int:
-    worst = 0
-    for path in paths:
-        try:
-            policy = load_policy(path)
-        except PolicyReadError as exc:
-            print(exc, file=sys.stderr)
-            worst = 2
-        except PolicyError as exc:
-            print(exc)
-            worst = max(worst, 1)
-        else:
-            print(f"{path}: ok (policy {policy.name}, version {policy.version})")
-    return worst
+    """Check each path as one policy, as serve would: 0 clean, 1 problems, 2 unreadable."""
+    return max(_check(path) for path in paths)
 
 
-def explain_workflow(workflow: str, path: Path) -> int:
+def _check(path: Path) -> int:
+    try:
+        policy = load_policy(path)
+    except PolicyReadError as exc:
+        print(f"floorgate: {exc}", file=sys.stderr)
+        return 2
+    except PolicyError as exc:
+        print(exc)
+        print(f"{path}: {len(exc.problems)} problem(s); the gateway would refuse this policy")
+        return 1
+    tests = len(policy.spec.tests)
+    print(f"{path}: ok (policy {policy.name}, version {policy.version}, {tests} test(s) pass)")
+    untested = _untested(policy)
+    if untested:
+        print(f"{path}: note: no test names workflow {', '.join(untested)}; add one to spec.tests")
+    return 0
+
+
+def _untested(policy: Policy) -> list[str]:
+    tested = {test.workflow for test in policy.spec.tests}
+    return sorted(set(policy.spec.workflows) - tested)
+
+
+def explain(workflow: str, path: Path, given: dict[str, bool]) -> int:
     try:
         policy = load_policy(path)
     except (PolicyError, PolicyReadError) as exc:
         print(exc, file=sys.stderr)
         return 2
-    spec = policy.spec
-    declared = workflow in spec.workflows
-    name = workflow if declared else spec.default_workflow
-    if not declared:
-        print(f"workflow '{workflow}' is not declared: it routes as '{name}' (the default)")
-    decision = decide(spec, spec.workflows[name].traits)
-    for step in decision.path:
-        source = "declared" if step.declared else "not declared: unsafe answer"
-        answer = "yes" if step.answer else "no"
-        print(f"  {step.node}: {step.trait}? {answer} ({source})")
-    print(f"  -> route {decision.route}: pool {', '.join(spec.routes[decision.route].pool)}")
+    unknown = sorted(set(given) - set(policy.spec.traits))
+    if unknown:
+        print(
+            f"floorgate: the policy declares no trait {', '.join(unknown)}; it declares: "
+            f"{', '.join(policy.spec.traits)}",
+            file=sys.stderr,
+        )
+        return 2
+    # A fresh process has seen no failures: health is only known to a running gateway.
+    print(as_text(explain_workflow(policy, workflow, given, Health())))
+    print("(model health is known only to a running gateway: POST /v1/route/explain)")
+    return 0
+
+
+def write_schema(output: Path | None) -> int:
+    if output is None:
+        sys.stdout.write(render_schema())
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_schema(), encoding="utf-8")
+    print(f"wrote {output}")
     return 0

@@ -7,6 +7,7 @@ GatewayError
  ├── NotFound              404 invalid_request_error
  │    └── ModelNotFound    404 model_not_found
  ├── PayloadTooLarge       413 invalid_request_error
+ ├── PolicyRejected        422 invalid_request_error (a reload found the policy unsound)
  ├── RateLimited           429 rate_limit_error
  ├── UpstreamFailed        502 upstream_error
  ├── Unavailable           503 service_unavailable
@@ -70,6 +71,12 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class PolicyRejected(GatewayError):
+    status = 422
+    type = "invalid_request_error"
+    code = "policy_rejected"
 
 
 class RateLimited(GatewayError):

@@ -5,13 +5,14 @@ Label children are cached per label tuple: `labels()` is the costly part of an u
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from gateway import __version__
 from gateway.classify import Verdict
 
 UNKNOWN = "unknown"
 NONE = "none"
+RELOAD_TRIGGERS = ("watch", "sighup", "admin")
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
                    40.96, 81.92)  # fmt: skip
 
@@ -75,6 +76,25 @@ class Metrics:
             registry=registry,
         )
         self.policy = Info("floorgate_policy", "The active policy.", registry=registry)
+        self.policy_reloads = Counter(
+            "floorgate_policy_reloads",
+            "Policy reloads, by result (success, unchanged, failure) and trigger.",
+            ("result", "trigger"),
+            registry=registry,
+        )
+        for trigger in RELOAD_TRIGGERS:  # a first failure must show as an increase from 0
+            for result in ("success", "failure"):
+                self.policy_reloads.labels(result, trigger)
+        self.policy_reloaded_at = Gauge(
+            "floorgate_policy_last_reload_success_timestamp_seconds",
+            "When the serving policy was last loaded, or confirmed, from its files.",
+            registry=registry,
+        )
+        self.policy_reload_ok = Gauge(
+            "floorgate_policy_last_reload_successful",
+            "1 if the last reload was accepted; 0 while the files on disk are rejected.",
+            registry=registry,
+        )
         Info("floorgate_build", "Floorgate build.", registry=registry).info(
             {"version": __version__}
         )
@@ -118,3 +138,10 @@ class Metrics:
 
     def policy_loaded(self, name: str, version: str) -> None:
         self.policy.info({"name": name, "version": version})
+        self.policy_reloaded_at.set_to_current_time()
+        self.policy_reload_ok.set(1)
+
+    def policy_reload(self, result: str, trigger: str) -> None:
+        self.policy_reloads.labels(result, trigger).inc()
+        if result == "failure":
+            self.policy_reload_ok.set(0)

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=4000, ge=0, le=65535)
     policies: Path = Path("policies")
+    # Seconds between checks of the policy files for a change; 0 turns the watcher off.
+    policy_poll_s: float = Field(default=1.0, ge=0)
     log_level: LogLevel = "info"
     keys_file: Path | None = None
     # Inline keys, `key=workflow[|workflow...]` separated by commas; hashed as soon as read.

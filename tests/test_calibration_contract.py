@@ -58,8 +58,15 @@ def test_translated_abstention_reads_as_the_reason(
     assert not choice.message.tool_calls
     assert choice.finish_reason == "stop"
     assert raw.headers["x-floorgate-abstained"] == "true"
-    after = abstentions(gateway_app, "contract-translate", "abstainer", "clarification")
-    assert after == before + 1
+    labels = {
+        "workflow": "deploy-pipeline",
+        "route": "contract-translate",
+        "model": "abstainer",
+        "kind": "clarification",
+        "source": "tool",
+    }
+    registry = gateway_app.runtime.metrics.registry
+    assert counted(registry, "floorgate_abstentions_total", before + 1, **labels) == before + 1
 
 
 def test_passthrough_shows_the_contract_call(client: openai.OpenAI) -> None:

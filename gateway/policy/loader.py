@@ -1,7 +1,8 @@
 """Read policy files, prove them sound, and compile them; every problem names file:line:col.
 
-A policy may span several files in one directory: their spec sections are merged, and a name
-defined twice is an error that points at both places.
+A policy may span several files in one directory: their spec sections are merged, each file's
+tests are appended, and a name defined twice is an error that points at both places. The
+policy's own tests run last: a policy that contradicts them is as unsound as a cyclic tree.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 
 from gateway.policy import yamlpos
 from gateway.policy.compiled import Policy, compile_policy
+from gateway.policy.expectations import check_expectations
 from gateway.policy.model import PolicyDocument, Spec
 from gateway.policy.tree import Problem, check_tree
 from gateway.policy.yamlpos import Path_, Where
@@ -33,6 +35,8 @@ MERGED_SECTIONS: frozenset[Path_] = frozenset(
         ("spec", "workflows"),
     }
 )
+# Lists that each file may add to: every team keeps its tests beside its workflows.
+APPENDED_SECTIONS: frozenset[Path_] = frozenset({("spec", "tests")})
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def load_policy(path: Path) -> Policy:
     except ValidationError as exc:
         raise PolicyError(list(_validation_problems(exc, where, first))) from exc
     problems = check_tree(doc.spec) + list(_check_references(doc.spec))
+    if not problems:
+        problems = list(check_expectations(doc.spec))
     if problems:
         raise PolicyError([_at(p, where, first) for p in problems])
     digest = hashlib.sha256()
@@ -100,10 +106,8 @@ def _merge(texts: dict[str, str]) -> tuple[dict[str, Any], dict[Path_, Where]]:
     for file, text in texts.items():
         try:
             data, positions = yamlpos.load(text, file)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            problems.append(PolicyProblem(Where(file, line, col), f"invalid YAML: {exc.problem}"))
+        except yaml.YAMLError as exc:
+            problems.append(_yaml_problem(exc, text, file))
             continue
         if not isinstance(data, dict):
             problems.append(
@@ -114,6 +118,37 @@ def _merge(texts: dict[str, str]) -> tuple[dict[str, Any], dict[Path_, Where]]:
     if problems:
         raise PolicyError(problems)
     return merged, where
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> PolicyProblem:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return PolicyProblem(Where(file, line, col), f"invalid YAML: {exc.problem}")
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        return PolicyProblem(Where(file, line, col), f"invalid YAML: {exc.reason}; remove it")
+    return PolicyProblem(Where(file, 1, 1), f"invalid YAML: {exc}")
+
+
+def _append_into(
+    into: dict[str, Any],
+    key: str,
+    value: list[Any],
+    sub: Path_,
+    where: dict[Path_, Where],
+    positions: dict[Path_, Where],
+) -> None:
+    """Append `value` to the list at `key`, renumbering its positions after what is there."""
+    section = into.setdefault(key, [])
+    offset, depth = len(section), len(sub)
+    section.extend(value)
+    where.setdefault(sub, positions[sub])
+    for path, at in positions.items():
+        index = path[depth] if len(path) > depth and path[:depth] == sub else None
+        if isinstance(index, int):
+            where[(*sub, index + offset, *path[depth + 1 :])] = at
 
 
 def _merge_into(
@@ -127,6 +162,10 @@ def _merge_into(
     problems: list[PolicyProblem] = []
     for key, value in data.items():
         sub = (*path, key)
+        appendable = isinstance(value, list) and isinstance(into.get(key, []), list)
+        if sub in APPENDED_SECTIONS and appendable:
+            _append_into(into, key, value, sub, where, positions)
+            continue
         if sub in MERGED_SECTIONS and isinstance(value, dict):
             section = into.setdefault(key, {})
             if isinstance(section, dict):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 NAME = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
 # Parameter names that carry credentials: they must be written as {env: NAME}, never inline.
@@ -17,7 +19,14 @@ OPENAI_WIRE_PROVIDERS = frozenset(
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings become descriptions in the JSON Schema, so editors show them.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def _fragment(schema: JsonDict) -> None:
+    """Let one file carry only part of a section: the loader merges the files of a directory
+    and proves the merged policy complete, which a per-file schema cannot."""
+    schema.pop("required", None)
 
 
 class SecretRef(Strict):
@@ -27,11 +36,16 @@ class SecretRef(Strict):
 
 
 class Trait(Strict):
+    """A question the tree may ask about a workflow."""
+
     unsafe: bool
+    """The answer that leads toward calibration-first; used when a workflow does not say."""
     description: str = ""
 
 
 class Leaf(Strict):
+    """The end of a branch: the route a workflow takes."""
+
     route: str
 
 
@@ -39,20 +53,26 @@ Branch = str | Leaf
 
 
 class Node(Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    """One question of the tree, and where each answer leads: another node, or {route: NAME}."""
 
     ask: str
+    """The trait this node asks about; it must be declared under spec.traits."""
     yes: Branch
     no: Branch
     description: str = ""
 
 
-class Tree(Strict):
+class Tree(Strict, json_schema_extra=_fragment):
+    """The decision tree: total and acyclic, checked by `floorgate check`."""
+
     start: str
+    """The node every decision starts from."""
     nodes: dict[str, Node] = Field(min_length=1)
 
 
 class Route(Strict):
+    """Where a leaf sends a workflow: the models that may serve it, tried in order."""
+
     pool: list[str] = Field(min_length=1)
     # Higher is stricter; a caller may ask for a stricter route than its workflow's, never looser.
     strictness: int = 0
@@ -63,8 +83,13 @@ class Route(Strict):
 
 
 class ModelSpec(Strict):
+    """A model the policy may call; secrets only as {env: VAR_NAME}."""
+
     provider: str
+    """A litellm provider name; OpenAI-wire providers (openai, openai_compatible, vllm,
+    hosted_vllm, llamacpp) are called directly."""
     model: str
+    """The model name the provider knows it by."""
     api_base: str | None = None
     api_key: SecretRef | None = None
     transport: Literal["auto", "direct", "litellm"] = "auto"
@@ -80,6 +105,20 @@ class ModelSpec(Strict):
         if isinstance(value, str):
             raise ValueError(
                 "api_key is written inline; reference it instead: api_key: {env: PROVIDER_API_KEY}"
+            )
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        url = urlsplit(value)
+        query = [name for name, _ in parse_qsl(url.query) if SECRET_PARAM.search(name)]
+        if url.username or url.password or query:
+            raise ValueError(
+                "api_base carries credentials; remove them from the URL and reference the "
+                "key instead: api_key: {env: PROVIDER_API_KEY}"
             )
         return value
 
@@ -102,19 +141,48 @@ class ModelSpec(Strict):
 
 
 class Workflow(Strict):
+    """An agent workflow; a trait it does not declare counts as the trait's unsafe answer."""
+
     traits: dict[str, bool] = Field(default_factory=dict)
     description: str = ""
     # Overrides its route's calibration_contract when set.
     calibration_contract: Literal["off", "passthrough", "translate"] | None = None
 
 
-class Spec(Strict):
+class PolicyTest(Strict):
+    """An expectation the policy must meet: a workflow, or a set of traits, and its route."""
+
+    workflow: str | None = None
+    """A declared workflow, routed with the traits it declares."""
+    traits: dict[str, bool] | None = None
+    """Trait answers to route; a trait left out takes its unsafe answer."""
+    expect: str
+    """The route the tree must reach."""
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> PolicyTest:
+        if (self.workflow is None) == (self.traits is None):
+            raise ValueError(
+                "a test names either a workflow or traits (not both, not neither), "
+                "e.g. {workflow: deploy-pipeline, expect: calibration-first}"
+            )
+        return self
+
+
+class Spec(Strict, json_schema_extra=_fragment):
+    """The policy. In a directory of files, each section may be split across the files."""
+
     traits: dict[str, Trait] = Field(min_length=1)
+    """Every question the tree may ask, with its unsafe answer."""
     tree: Tree
     routes: dict[str, Route] = Field(min_length=1)
     models: dict[str, ModelSpec] = Field(min_length=1)
     workflows: dict[str, Workflow] = Field(default_factory=dict)
     default_workflow: str
+    """Where a request with no workflow, or an undeclared one, routes."""
+    tests: list[PolicyTest] = Field(default_factory=list)
+    """Expectations `floorgate check` and every load prove; a failing test rejects the policy."""
     # Whether callers may name a declared model directly (still only within their route).
     expose_models: bool = False
 
@@ -125,6 +193,8 @@ class Metadata(Strict):
 
 
 class PolicyDocument(Strict):
+    """A Floorgate routing policy (one file, or the files of one directory merged)."""
+
     apiVersion: Literal["floorgate.dev/v1"]
     kind: Literal["RoutingPolicy"]
     metadata: Metadata

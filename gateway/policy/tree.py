@@ -18,11 +18,19 @@ class Step:
     answer: bool
     declared: bool  # False: the workflow did not say, so the trait's unsafe answer was used
 
+    def __str__(self) -> str:
+        source = "declared" if self.declared else "not declared: unsafe answer"
+        return f"{self.trait}? {'yes' if self.answer else 'no'} ({source})"
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     route: str
     path: tuple[Step, ...]
+
+    def __str__(self) -> str:
+        """The path in one line: `reversible? yes (declared) -> ... -> route NAME`."""
+        return " -> ".join([*map(str, self.path), f"route {self.route}"])
 
 
 @dataclass(frozen=True, slots=True)
