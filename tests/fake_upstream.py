@@ -11,9 +11,12 @@ the request's `model`:
   hang                      never answers;  slow:<s>  answers after s seconds
   malformed                 200 with invalid JSON
   cut                       a stream (or body) cut off mid-way, with no [DONE]
+  midfail                   like cut, after two content chunks
 
-GET /_requests lists what it received (headers and body); DELETE /_requests forgets it.
-Run it alone with `python -m tests.fake_upstream --port 8090`.
+GET /_requests lists the last 200 requests it received (path, headers, body);
+DELETE /_requests forgets them and resets the flaky counters.
+Run it alone with `python tests/fake_upstream.py --port 0 --port-file PATH`: the chosen port
+is written to PATH once the server listens.
 """
 
 from __future__ import annotations
@@ -21,16 +24,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
+import signal
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 FAKE_ANSWER = "fake answer"
+CUT_AFTER = {"cut": 2, "midfail": 3}  # chunks sent before the cut: the role chunk, then content
 _ids = itertools.count(1)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -127,7 +137,7 @@ class FakeUpstream:
         return f"http://{self.host}:{self.port}"
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.record])
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
@@ -135,15 +145,21 @@ class FakeUpstream:
         app.router.add_delete("/_requests", self.forget)
         return app
 
+    @web.middleware
+    async def record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/_requests":
+            raw = await request.read()
+            self.received.append(
+                {
+                    "path": request.path,
+                    "headers": {str(k): v for k, v in request.headers.items()},
+                    "body": orjson.loads(raw) if raw else None,
+                }
+            )
+        return await handler(request)
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
-        self.received.append(
-            {
-                "path": request.path,
-                "headers": {str(k): v for k, v in request.headers.items()},
-                "body": body,
-            }
-        )
         behaviour, _, arg = str(body.get("model", "ok")).partition(":")
         if behaviour == "flaky":
             seen = self.counters[body["model"]] = self.counters.get(body["model"], 0) + 1
@@ -155,8 +171,8 @@ class FakeUpstream:
             await asyncio.sleep(3600 if behaviour == "hang" else float(arg))
         if behaviour == "malformed":
             return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
-        if behaviour == "cut":
-            return await _cut(request, body)
+        if behaviour in CUT_AFTER:
+            return await _cut(request, body, CUT_AFTER[behaviour])
         if body.get("stream"):
             return await _stream(request, chunks(behaviour, body))
         return web.Response(
@@ -195,9 +211,10 @@ class FakeUpstream:
             raise RuntimeError("the fake upstream did not start")
 
     def _run(self, ready: threading.Event) -> None:
-        asyncio.run(self._serve(ready))
+        asyncio.run(self.serve(ready.set))
 
-    async def _serve(self, ready: threading.Event) -> None:
+    async def serve(self, listening: Callable[[], None]) -> None:
+        """Serve until stop(); call `listening` once the port is bound and `.port` is set."""
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.1)
@@ -205,14 +222,18 @@ class FakeUpstream:
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()
         self.port = runner.addresses[0][1]
-        ready.set()
+        listening()
         await self._stopped.wait()
         await runner.cleanup()
 
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            assert self._stopped is not None
+    def stop_soon(self) -> None:
+        """Ask the server to stop; safe from any thread."""
+        if self._loop is not None and self._stopped is not None:
             self._loop.call_soon_threadsafe(self._stopped.set)
+
+    def stop(self) -> None:
+        self.stop_soon()
+        if self._thread is not None:
             self._thread.join(10)
 
 
@@ -243,13 +264,13 @@ async def _stream(request: web.Request, events: list[dict[str, Any]]) -> web.Str
     return response
 
 
-async def _cut(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+async def _cut(request: web.Request, body: dict[str, Any], sent: int) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"content-type": "text/event-stream" if body.get("stream") else "application/json"}
     )
     await response.prepare(request)
     if body.get("stream"):
-        for event in chunks("ok", body)[:2]:
+        for event in chunks("ok", body)[:sent]:
             await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
     else:
         await response.write(b'{"id": "chatcmpl-cut", "choices": [{"index": 0')
@@ -259,14 +280,35 @@ async def _cut(request: web.Request, body: dict[str, Any]) -> web.StreamResponse
     return response
 
 
+def write_port(path: Path, port: int) -> None:
+    """Write the port atomically, so a reader never sees a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, path)
+
+
+async def serve_until_signalled(fake: FakeUpstream, port_file: Path | None) -> None:
+    def listening() -> None:
+        if port_file is not None:
+            write_port(port_file, fake.port)
+        print(f"fake upstream listening on {fake.base_url}", file=sys.stderr, flush=True)
+
+    serving = asyncio.create_task(fake.serve(listening))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, fake.stop_soon)
+    await serving
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", type=Path, help="write the chosen port here")
     args = parser.parse_args()
-    web.run_app(FakeUpstream().app(), host=args.host, port=args.port, print=None)
+    asyncio.run(serve_until_signalled(FakeUpstream(args.host, args.port), args.port_file))
 
 
 if __name__ == "__main__":
