@@ -2,7 +2,7 @@
 VENV := .venv/bin
 LOCAL_MODEL := $(VENV)/python scripts/local_model.py
 
-.PHONY: setup run test lint local-model stop-local-model bench bench-vs-litellm clean
+.PHONY: setup run test lint local-model stop-local-model bench bench-vs-litellm bench-classify clean
 
 setup:
 	@bash scripts/setup.sh
@@ -31,6 +31,10 @@ bench: setup
 
 bench-vs-litellm: setup
 	$(VENV)/python -m bench.run --vs-litellm $(BENCH_ARGS)
+
+# Quality on labelled replies (CLASSIFY_DATA, JSONL; see tests/data/README.md) and speed.
+bench-classify: setup
+	$(VENV)/python -m bench.classify $(if $(CLASSIFY_DATA),--data $(CLASSIFY_DATA)) $(BENCH_ARGS)
 
 clean: stop-local-model
 	rm -rf .venv .run .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.exceptions import HTTPException
 
 from gateway import __version__
-from gateway.api import admin, explain, ops
+from gateway.api import admin, explain, feedback, ops
 from gateway.api.asgi import Receive, Scope, Send
 from gateway.api.openai import OpenAIEndpoints
 from gateway.errors import BadRequest, GatewayError, NotFound, error_body
@@ -58,8 +59,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime.policies.current.needs_litellm:
             runtime.transports.litellm()  # pay litellm's import before the first request
-        async with reloader.running(settings.policy_poll_s, sighup):
+        # The price table is 3 MB of JSON: read it beside serving, not before.
+        prices = asyncio.get_running_loop().run_in_executor(None, runtime.prices.load)
+        async with reloader.running(settings.policy_poll_s, sighup), runtime.background():
             yield
+        await prices
         await runtime.transports.close()
 
     rest = FastAPI(title="Floorgate", version=__version__, lifespan=lifespan)
@@ -68,6 +72,7 @@ def create_app(
     rest.include_router(ops.router)
     rest.include_router(explain.router)
     rest.include_router(admin.router)
+    rest.include_router(feedback.router)
     rest.add_exception_handler(GatewayError, _render)  # type: ignore[arg-type]
     rest.add_exception_handler(HTTPException, _render_http)  # type: ignore[arg-type]
     rest.add_exception_handler(RequestValidationError, _render_validation)  # type: ignore[arg-type]

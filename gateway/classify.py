@@ -1,16 +1,22 @@
 """Did the model abstain (decline, or ask instead of guessing) or flag doubt about its answer?
 
 Sources, strongest first: the gateway's calibration tools, the OpenAI `refusal` field, a
-`content_filter` finish reason, then the text rules below. Rules, not a model: they run in
-microseconds on the event loop, and anyone can read why a response got its label.
+`content_filter` finish reason, then the text rules below (their phrases are in cues.py).
+Rules, not a model: they run in tens of microseconds on the event loop, and anyone can read
+why a response got its label. docs/classify.md explains them and how to audit them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
+
+import orjson
+
+from gateway import cues
 
 Label = Literal["abstain", "flag", "answer"]
 Kind = Literal["declined", "clarification"]
@@ -21,41 +27,23 @@ FLAG_TOOL = "floorgate_flag"
 
 # Refusals lead: they are looked for near the start of the prose, not deep inside an answer.
 LEAD_CHARS = 400
-# Past this, only the head and the tail are read: doubt and questions sit at the ends.
+# The stock openings of a refusal ("It's not appropriate to ...", "I'm sorry, but") count only
+# in the first sentence or so.
+OPENING_CHARS = 120
+# "I don't know" and the like decline only a reply this short; a longer one goes on to answer.
+SHORT_CHARS = 300
+# A reply that asks for clarification is short and carries no code.
+CLARIFY_MAX = 1500
+# A request for details opens a clarifying reply; an offer ("would you like me to ...?") asks
+# only if it opens the reply.
+ASK_LEAD = 400
+OFFER_LEAD = 200
+# Past this, only the head and the tail are read: refusals, questions and doubt sit at the ends.
 MAX_SCAN = 8192
+FENCE = "```"
 
-_DECLINE = re.compile(
-    r"\b(?:i(?:'m| am) (?:sorry,? but |afraid )?i (?:can(?:'|no)t|cannot|won't|will not)"
-    r"|i (?:can(?:'|no)t|cannot|won't|will not|must decline to|am unable to|'m unable to"
-    r"|am not able to|'m not able to) (?:help|assist|comply|provide|do|fulfil|fulfill|"
-    r"create|write|answer|share|support|generate|complete|engage|give|make|offer)"
-    r"|i must (?:respectfully )?decline|i(?:'m| am) not comfortable"
-    r"|(?:that|this) (?:is not|isn't) something i can)",
-    re.IGNORECASE,
-)
-_ASK = re.compile(
-    r"\b(?:could|can|would) you (?:please )?(?:clarify|specify|provide|share|tell me|confirm|"
-    r"give me|let me know|explain what)|(?:please|kindly) (?:clarify|specify|provide more)"
-    r"|what (?:exactly )?do you mean|which (?:one|version|file|option|of these)"
-    r"|do you want me to|i need (?:more|some) (?:information|details|context)"
-    r"|before i (?:proceed|continue|start|make)|(?:could|can) you (?:give|share) more",
-    re.IGNORECASE,
-)
-_DOUBT = re.compile(
-    r"\b(?:i (?:haven't|have not|did not|didn't) (?:tested|test|run|verified|checked)"
-    r"|(?:this|it|that) (?:is )?untested|not (?:been )?tested"
-    r"|(?:this|it|the code|the solution|my answer) assumes|assuming (?:that )?"
-    r"|i(?:'m| am) not (?:entirely |completely |100% |fully )?(?:sure|certain|confident)"
-    r"|i(?:'m| am) unsure|not (?:entirely )?sure (?:if|whether|that)"
-    r"|(?:might|may|could) not (?:work|be (?:correct|accurate|right)|handle|compile)"
-    r"|i (?:might|may|could) be (?:wrong|mistaken)"
-    r"|(?:please|you should|you may want to|be sure to|make sure to) "
-    r"(?:double[- ]check|verify|test)"
-    r"|double[- ]check|caveat|potential (?:issue|problem|bug|flaw)"
-    r"|(?:to|of) my knowledge|if i recall correctly|i believe (?:that )?)",
-    re.IGNORECASE,
-)
-_CODE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+# One pattern per comment marker: a literal prefix is scanned for at C speed.
+_COMMENTS = tuple(re.compile(re.escape(m) + r"[^\n]*") for m in ("#", "//", "/*", "<!--", "-- "))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,40 +67,139 @@ ANSWER = Verdict("answer")
 
 def classify_text(text: str) -> Verdict:
     """The text rules: a refusal near the start, a question instead of an answer, or doubt."""
-    if len(text) > MAX_SCAN:
-        text = text[: MAX_SCAN // 2] + "\n" + text[-MAX_SCAN // 2 :]
-    prose = _CODE.sub(" ", text) if "```" in text else text
-    lead = prose[:LEAD_CHARS]
-    found = _DECLINE.search(lead)
+    reply = Reply.of(text)
+    found = declined(reply)
     if found:
-        return Verdict("abstain", "declined", "text", found.group(0))
-    stripped = prose.strip()
-    if stripped.endswith("?") and len(stripped) < 1200 and "```" not in text:
-        found = _ASK.search(prose)
-        if found:
-            return Verdict("abstain", "clarification", "text", found.group(0))
-    found = _DOUBT.search(prose)
+        return Verdict("abstain", "declined", "text", found)
+    found = asks(reply)
     if found:
-        return Verdict("flag", None, "text", found.group(0))
+        return Verdict("abstain", "clarification", "text", found)
+    found = doubts(reply)
+    if found:
+        return Verdict("flag", None, "text", found)
     return ANSWER
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply split for the rules: its prose, and its prose followed by the comments in its
+    code. Each is held twice, lowered (what cues search) and as written (what evidence
+    quotes), character for character."""
+
+    prose: str
+    said: str
+    said_raw: str
+    has_code: bool
+
+    @classmethod
+    def of(cls, text: str) -> Reply:
+        text = _bounded(text)
+        if FENCE not in text:
+            low = _lowered(text)
+            return cls(low, low, text if len(text) == len(low) else low, False)
+        parts = text.split(FENCE)
+        prose_raw = " ".join(parts[0::2])
+        code = "\n".join(parts[1::2])
+        notes_raw = "\n".join(n for c in _COMMENTS for n in c.findall(code))
+        prose = _lowered(prose_raw)
+        said, said_raw = f"{prose}\n{_lowered(notes_raw)}", f"{prose_raw}\n{notes_raw}"
+        if len(said) != len(said_raw):  # a few characters lowercase to two: quote the lowered
+            said_raw = said
+        return cls(prose, said, said_raw, True)
+
+    def quote(self, found: cues.Found | None) -> str:
+        return "" if found is None else self.said_raw[found.start : found.end][:200]
+
+
+def _lowered(text: str) -> str:
+    return text.lower().replace("\u2019", "'")
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_SCAN:
+        return text
+    half = MAX_SCAN // 2
+    # Keep the fences in step: an odd number dropped from the middle flips prose and code.
+    seam = FENCE if text.count(FENCE, half, len(text) - half) % 2 else "\n"
+    return text[:half] + seam + text[-half:]
+
+
+def declined(reply: Reply) -> str:
+    """A refusal in the opening of the prose, or a short reply that says it cannot know."""
+    prose = reply.prose
+    found = cues.first(cues.DECLINE, prose, _lead(prose, LEAD_CHARS)) or cues.first(
+        cues.DECLINE_OPENING, prose, _lead(prose, OPENING_CHARS)
+    )
+    if found is None and len(prose.strip()) <= SHORT_CHARS and not reply.has_code:
+        found = cues.first(cues.DECLINE_SHORT, prose)
+    return reply.quote(found)
+
+
+def asks(reply: Reply) -> str:
+    """A short reply, with no code, that asks for what it needs instead of answering.
+
+    A request for details counts in the opening, or anywhere if the reply ends on a question;
+    a bare question ("which version?") or an offer counts only if the reply ends on it.
+    """
+    prose = reply.prose
+    if reply.has_code or len(prose.strip()) > CLARIFY_MAX:
+        return ""
+    question = prose.rstrip().rstrip("*_)\"'").endswith("?")
+    found = cues.first(cues.ASK_STRONG, prose, None if question else _lead(prose, ASK_LEAD))
+    if found is None and question:
+        found = cues.first(cues.ASK_WEAK, prose) or cues.first(
+            cues.ASK_OFFER, prose, _lead(prose, OFFER_LEAD)
+        )
+    return reply.quote(found)
+
+
+def doubts(reply: Reply) -> str:
+    """Doubt about its own output, in the prose or in a comment in the code it wrote."""
+    found = cues.first(cues.DOUBT, reply.said)
+    if found is None and reply.has_code:
+        start = len(reply.prose) + 1
+        found = cues.first(cues.CODE_DOUBT, reply.said[start:])
+        if found:
+            found = cues.Found(found.cue, found.start + start, found.end + start)
+    return reply.quote(found)
+
+
+def _lead(prose: str, chars: int) -> int:
+    """Where the opening `chars` characters of the prose end, leading whitespace skipped."""
+    return len(prose) - len(prose.lstrip()) + chars
 
 
 def classify_choice(message: Mapping[str, Any], finish_reason: str | None) -> Verdict:
     """Classify one choice of a completion: its message and why it finished."""
-    verdict = _from_tools(message.get("tool_calls"))
+    calls = message.get("tool_calls")
+    verdict = _from_tools(calls)
     if verdict is not None:
         return verdict
-    refusal = message.get("refusal")
+    content = message.get("content")
+    refusal = message.get("refusal") or _part(content, "refusal")
     if refusal:
         return Verdict("abstain", "declined", "refusal", str(refusal)[:200])
     if finish_reason == "content_filter":
         return Verdict("abstain", "declined", "content_filter", "finish_reason=content_filter")
-    content = message.get("content")
     if isinstance(content, list):  # content parts
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    if not content:
+        content = _part(content, "text")
+    if not content or not isinstance(content, str):
         return ANSWER  # tool calls only, or empty: nothing said about itself
-    return classify_text(content)
+    verdict = classify_text(content)
+    if verdict.abstained and calls:
+        return ANSWER  # it called the client's tools: it is doing the task, whatever it said
+    return verdict
+
+
+def _part(content: Any, kind: str) -> str:
+    """The text of the content parts of one type ("text", "refusal"), joined."""
+    if not isinstance(content, list):
+        return ""
+    return " ".join(
+        str(p.get(kind) or "")
+        for p in content
+        if isinstance(p, dict) and p.get("type", kind) == kind
+    )
 
 
 def classify_completion(data: Mapping[str, Any]) -> Verdict:
@@ -128,6 +215,55 @@ def classify_completion(data: Mapping[str, Any]) -> Verdict:
     return most_cautious(verdicts)
 
 
+def classify_response(response: Any) -> Verdict:
+    """Whatever a caller holds: reply text, an assistant message, or a whole completion."""
+    if isinstance(response, str):
+        return classify_text(response)
+    if isinstance(response, Mapping):
+        if "choices" in response:
+            return classify_completion(response)
+        return classify_choice(response, response.get("finish_reason"))
+    raise TypeError("a response is a string, an assistant message or a chat completion object")
+
+
+def as_record(verdict: Verdict) -> dict[str, str | None]:
+    """The verdict as one JSON object: what `floorgate classify` writes."""
+    return {
+        "label": verdict.label,
+        "kind": verdict.kind,
+        "source": verdict.source,
+        "evidence": verdict.evidence,
+    }
+
+
+def classify_lines(lines: Iterable[str], out: TextIO) -> int:
+    """`floorgate classify`: one JSON verdict per JSON line in, in order; 1 if any line was bad.
+
+    A line is {"prompt": ..., "response": ...} (prompt optional and unused by the rules), where
+    the response is reply text, an assistant message or a chat completion object.
+    """
+    status = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            verdict = classify_response(record["response"])
+            result: dict[str, Any] = as_record(verdict)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            result, status = {"error": f"line {number}: {_why(exc)}"}, 1
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+    return status
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return 'no "response": write {"prompt": ..., "response": ...}'
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON ({exc.msg})"
+    return str(exc) or type(exc).__name__
+
+
 def most_cautious(verdicts: Iterable[Verdict]) -> Verdict:
     rank = {"abstain": 2, "flag": 1, "answer": 0}
     return max(verdicts, key=lambda v: rank[v.label], default=ANSWER)
@@ -138,12 +274,24 @@ def _from_tools(tool_calls: Any) -> Verdict | None:
         return None
     for call in tool_calls:
         function = call.get("function") if isinstance(call, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
-        if name == ABSTAIN_TOOL:
-            args = str(function.get("arguments", ""))  # type: ignore[union-attr]
-            kind: Kind = "clarification" if "clarification" in args else "declined"
-            return Verdict("abstain", kind, "tool", args[:200])
-        if name == FLAG_TOOL:
-            args = str(function.get("arguments", ""))  # type: ignore[union-attr]
-            return Verdict("flag", None, "tool", args[:200])
+        if not isinstance(function, dict) or function.get("name") not in (ABSTAIN_TOOL, FLAG_TOOL):
+            continue
+        raw = function.get("arguments")
+        args = _arguments(raw)
+        if function["name"] == FLAG_TOOL:
+            return Verdict("flag", None, "tool", str(args.get("concern") or raw or "")[:200])
+        kind: Kind = "clarification" if args.get("kind") == "clarification" else "declined"
+        if not args and "clarification" in str(raw):
+            kind = "clarification"  # arguments cut short by max_tokens: still say what we can
+        return Verdict("abstain", kind, "tool", str(args.get("reason") or raw or "")[:200])
     return None
+
+
+def _arguments(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        parsed = orjson.loads(raw) if isinstance(raw, str | bytes) else None
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

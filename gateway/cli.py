@@ -1,4 +1,4 @@
-"""The `floorgate` command: serve | check | explain | schema."""
+"""The `floorgate` command: serve | check | explain | schema | classify."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway.classify import classify_lines
 from gateway.explain import as_text, explain_workflow
 from gateway.policy.compiled import Policy
 from gateway.policy.loader import PolicyError, PolicyReadError, load_policy
@@ -57,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     schema_p = commands.add_parser("schema", help="print the policies' JSON Schema")
     schema_p.add_argument("-o", "--output", type=Path, help="write it here instead")
     schema_p.set_defaults(run=lambda args: write_schema(args.output))
+    classify_p = commands.add_parser(
+        "classify",
+        help='label JSON lines on stdin, {"prompt", "response"}: one {label, kind, source, '
+        "evidence} line out per line in",
+    )
+    classify_p.set_defaults(run=lambda args: classify_lines(sys.stdin, sys.stdout))
     return parser
 
 

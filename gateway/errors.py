@@ -7,7 +7,8 @@ GatewayError
  ├── NotFound              404 invalid_request_error
  │    └── ModelNotFound    404 model_not_found
  ├── PayloadTooLarge       413 invalid_request_error
- ├── PolicyRejected        422 invalid_request_error (a reload found the policy unsound)
+ ├── Unprocessable         422 invalid_request_error (well-formed JSON, invalid values)
+ │    └── PolicyRejected   422 policy_rejected (a reload found the policy unsound)
  ├── RateLimited           429 rate_limit_error
  ├── UpstreamFailed        502 upstream_error
  ├── Unavailable           503 service_unavailable
@@ -73,9 +74,12 @@ class PayloadTooLarge(GatewayError):
     code = "request_too_large"
 
 
-class PolicyRejected(GatewayError):
+class Unprocessable(GatewayError):
     status = 422
     type = "invalid_request_error"
+
+
+class PolicyRejected(Unprocessable):
     code = "policy_rejected"
 
 

@@ -5,14 +5,20 @@ Label children are cached per label tuple: `labels()` is the costly part of an u
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from gateway import __version__
 from gateway.classify import Verdict
 
+AnyMetric = TypeVar("AnyMetric", Counter, Histogram)
 UNKNOWN = "unknown"
 NONE = "none"
 RELOAD_TRIGGERS = ("watch", "sighup", "admin")
+UNATTRIBUTED = ("not_found", "forbidden", "invalid", "unavailable")
+# The gateway's own share: from 100 µs to 100 ms.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
                    40.96, 81.92)  # fmt: skip
 
@@ -99,7 +105,9 @@ class Metrics:
             {"version": __version__}
         )
         self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
-        self._counters: dict[tuple[object, ...], Counter] = {}
+        self._counters: dict[tuple[object, ...], Any] = {}
+        self._state_series(registry)
+        self._usage_series(registry)
 
     def request(
         self, workflow: str, route: str, model: str, code: int, stream: bool, seconds: float
@@ -129,9 +137,9 @@ class Metrics:
     def fallback(self, route: str, model: str) -> None:
         self._child(self.fallbacks, route, model).inc()
 
-    def _child(self, metric: Counter, *values: str) -> Counter:
+    def _child(self, metric: AnyMetric, *values: str) -> AnyMetric:
         key = (metric, *values)
-        child = self._counters.get(key)
+        child: AnyMetric | None = self._counters.get(key)
         if child is None:
             child = self._counters[key] = metric.labels(*values)
         return child
@@ -145,3 +153,130 @@ class Metrics:
         self.policy_reloads.labels(result, trigger).inc()
         if result == "failure":
             self.policy_reload_ok.set(0)
+
+    def _usage_series(self, registry: CollectorRegistry) -> None:
+        """Tokens, estimated cost, time to first token, the gateway's own overhead, in flight."""
+        labels = ("workflow", "route", "model")
+        self.tokens = Counter(
+            "floorgate_tokens",
+            "Tokens reported by the upstream, by token_type (input, output).",
+            (*labels, "token_type"),
+            registry=registry,
+        )
+        self.cost = Counter(
+            "floorgate_estimated_cost_dollars",
+            "Estimated cost in US dollars, from litellm's price table (unpriced models: none).",
+            labels,
+            registry=registry,
+        )
+        self.first_token = Histogram(
+            "floorgate_time_to_first_token_seconds",
+            "Streams: time from request received to the first byte sent to the client.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.overhead = Histogram(
+            "floorgate_overhead_seconds",
+            "Time the gateway itself added: the client's wait minus the upstream's.",
+            ("route", "model"),
+            buckets=OVERHEAD_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "floorgate_in_flight_requests", "Chat requests being served now.", registry=registry
+        )
+
+    def usage(
+        self, workflow: str, route: str, model: str, tokens: tuple[int, int], cost: float | None
+    ) -> None:
+        self._child(self.tokens, workflow, route, model, "input").inc(tokens[0])
+        self._child(self.tokens, workflow, route, model, "output").inc(tokens[1])
+        if cost:
+            self._child(self.cost, workflow, route, model).inc(cost)
+
+    def timing(
+        self, workflow: str, route: str, model: str, overhead_s: float, first_token_s: float | None
+    ) -> None:
+        self._child(self.overhead, route, model).observe(overhead_s)
+        if first_token_s is not None:
+            self._child(self.first_token, workflow, route, model).observe(first_token_s)
+
+    def _state_series(self, registry: CollectorRegistry) -> None:
+        """Feedback, the request ledger and live gates (ledger.py, feedback.py, gates.py)."""
+        self.feedback = Counter(
+            "floorgate_feedback",
+            "Feedback outcomes recorded, attributed to the response's workflow, route and model.",
+            ("workflow", "route", "model", "outcome"),
+            registry=registry,
+        )
+        self.feedback_unattributed = Counter(
+            "floorgate_feedback_unattributed",
+            "Feedback not recorded: unknown or expired request id (not_found), another "
+            "workflow's request (forbidden), a bad body (invalid), state store down (unavailable).",
+            ("reason",),
+            registry=registry,
+        )
+        for reason in UNATTRIBUTED:
+            self.feedback_unattributed.labels(reason)
+        self.feedback_duplicates = Counter(
+            "floorgate_feedback_duplicates",
+            "Feedback already recorded for that (request id, outcome), so not counted again.",
+            registry=registry,
+        )
+        self.ledger_written = Counter(
+            "floorgate_ledger_written", "Ledger records written to the store.", registry=registry
+        )
+        self.ledger_write_failures = Counter(
+            "floorgate_ledger_write_failures",
+            "Ledger write attempts (batches) that failed; their records stay buffered and retry.",
+            registry=registry,
+        )
+        self.ledger_dropped = Counter(
+            "floorgate_ledger_dropped",
+            "Ledger records dropped because the buffer was full (or at shutdown, unwritten).",
+            registry=registry,
+        )
+        self.ledger_buffered = Gauge(
+            "floorgate_ledger_buffered",
+            "Ledger records waiting to be written to the store.",
+            registry=registry,
+        )
+        self._gate_series(registry)
+
+    def _gate_series(self, registry: CollectorRegistry) -> None:
+        self.gate_passing = Gauge(
+            "floorgate_gate_passing",
+            "1 while a model passes its route's live gate, 0 while it fails (and is skipped).",
+            ("route", "model"),
+            registry=registry,
+        )
+        self.gate_all_failing = Gauge(
+            "floorgate_gate_all_failing",
+            "1 while every model of a gated route fails its gate.",
+            ("route",),
+            registry=registry,
+        )
+        self.gate_rate = Gauge(
+            "floorgate_gate_window_rate",
+            "A gated model's rate over its gate's window (NaN with no samples).",
+            ("route", "model", "rate"),
+            registry=registry,
+        )
+        self.gate_samples = Gauge(
+            "floorgate_gate_window_samples",
+            "The sample size behind floorgate_gate_window_rate.",
+            ("route", "model", "rate"),
+            registry=registry,
+        )
+        self.gate_refresh_failures = Counter(
+            "floorgate_gate_refresh_failures",
+            "Gate refreshes that could not read the statistics; the last states stay in force.",
+            registry=registry,
+        )
+
+    def feedback_recorded(self, workflow: str, route: str, model: str, outcome: str) -> None:
+        self._child(self.feedback, workflow, route, model, outcome).inc()
+
+    def unattributed(self, reason: str, n: int = 1) -> None:
+        self._child(self.feedback_unattributed, reason).inc(n)

@@ -77,7 +77,7 @@ def plan_chat(
     rt.metrics.decision(identity.workflow, identity.route)
     if identity.unknown_workflow:
         rt.metrics.unknown_workflows.inc()
-    models = candidates(policy, identity.route, identity.pinned_model, rt.health)
+    models = candidates(policy, identity.route, identity.pinned_model, rt.health, rt.gates)
     contract = (
         policy.spec.workflows[identity.workflow].calibration_contract
         or policy.spec.routes[identity.route].calibration_contract

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from gateway.classify import Verdict
+from gateway.gates import Gates
 from gateway.keys import KeyRing
+from gateway.ledger import Ledger
 from gateway.metrics import Metrics
 from gateway.policy.compiled import ModelTarget
 from gateway.policy.store import PolicyStore
+from gateway.pricing import PriceTable
 from gateway.selection import Health
 from gateway.settings import Settings
+from gateway.state import open_store
+from gateway.state.base import Store
 from gateway.upstream.base import UpstreamError
 from gateway.upstream.failover import Failover
 from gateway.upstream.transports import Transports
 
 log = logging.getLogger("floorgate.upstream")
+LEDGER_CLOSE_S = 2.0  # at shutdown, how long the last ledger flush may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +50,18 @@ class Runtime:
     metrics: Metrics
     health: Health = field(default_factory=Health)
     transports: Transports = field(default_factory=Transports)
+    prices: PriceTable = field(default_factory=PriceTable)
     failover: Failover = field(init=False)
+    store: Store = field(init=False)
+    ledger: Ledger = field(init=False)
+    gates: Gates = field(init=False)
 
     def __post_init__(self) -> None:
         self.failover = Failover(self.transports.for_target, self._upstream_outcome)
+        s = self.settings
+        self.store = open_store(s)
+        self.ledger = Ledger(self.store, self.metrics, s.ledger_buffer_max, s.ledger_flush_s)
+        self.gates = Gates(self.store, self.metrics, self.policies, s.gate_refresh_s)
 
     @classmethod
     def build(cls, settings: Settings, registry: CollectorRegistry | None = None) -> Runtime:
@@ -57,12 +75,37 @@ class Runtime:
         metrics.policy_loaded(policies.current.name, policies.current.version)
         return runtime
 
+    def used(self, call: Answered, target: ModelTarget, data: Mapping[str, Any]) -> None:
+        """Count the tokens a response reports, and what they are estimated to cost."""
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            return
+        tokens = (int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        cost = self.prices.cost(target.spec, *tokens)
+        self.metrics.usage(call.workflow, call.route, call.model, tokens, cost)
+
     def answered(self, call: Answered, verdict: Verdict) -> None:
         """A response reached the client whole: count what it said about itself.
 
-        The one place that records an answered request; the request ledger hooks in here.
+        The one place that records an answered request: metrics, and the request ledger
+        (a deque append; the ledger's writer takes it to the store off the request path).
         """
         self.metrics.verdict(call.workflow, call.route, call.model, verdict)
+        self.ledger.record(call, verdict)
+
+    @asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        """The ledger's writer and the gates' refresher, for the app's lifespan."""
+        tasks = [asyncio.create_task(self.ledger.run()), asyncio.create_task(self.gates.run())]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            await self.ledger.close(LEDGER_CLOSE_S)
+            await self.store.close()
 
     def _upstream_outcome(
         self, target: ModelTarget, error: UpstreamError | None, fallback_route: str | None

@@ -1,4 +1,4 @@
-"""Which models may serve a route right now: pool order, usability and health.
+"""Which models may serve a route right now: pool order, usability, live gates and health.
 
 ("Routing" already means HTTP routes in the web framework, hence the name.)
 """
@@ -6,9 +6,14 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from gateway.errors import Unavailable
 from gateway.policy.compiled import ModelTarget, Policy
+from gateway.policy.model import Gate
+
+if TYPE_CHECKING:
+    from gateway.gates import Gates
 
 
 class Health:
@@ -36,9 +41,13 @@ class Health:
             self._resting_until[model] = time.monotonic() + self.cooldown_s
 
 
-def candidates(policy: Policy, route: str, pinned: str | None, health: Health) -> list[ModelTarget]:
-    """The models to try, in order: healthy ones in pool order, resting ones as a last resort."""
-    names = [pinned] if pinned is not None else policy.spec.routes[route].pool
+def candidates(
+    policy: Policy, route: str, pinned: str | None, health: Health, gates: Gates | None = None
+) -> list[ModelTarget]:
+    """The models to try, in order: healthy ones in pool order, resting ones as a last resort;
+    with `gates`, only those passing the route's live gate."""
+    spec = policy.spec.routes[route]
+    names = [pinned] if pinned is not None else spec.pool
     usable = [policy.models[n] for n in names if policy.models[n].usable]
     if not usable:
         missing = sorted({env for n in names for env in policy.models[n].missing_env})
@@ -46,5 +55,24 @@ def candidates(policy: Policy, route: str, pinned: str | None, health: Health) -
             f"No model of route '{route}' can be called: set {', '.join(missing)} "
             "in the gateway's environment, or change the policy."
         )
+    if gates is not None and spec.gate is not None:
+        usable = gated(route, spec.gate, usable, gates)
     healthy = [t for t in usable if health.healthy(t.name)]
     return healthy + [t for t in usable if t not in healthy]
+
+
+def gated(route: str, gate: Gate, usable: list[ModelTarget], gates: Gates) -> list[ModelTarget]:
+    """Skip the models failing the gate (a model not yet measured passes). If every one fails:
+    the least bad first (`serve_least_bad`), or 503 (`reject`)."""
+    states = [gates.state(route, t.name) for t in usable]
+    passing = [t for t, s in zip(usable, states, strict=True) if s is None or s.passing]
+    if passing:
+        return passing
+    if gate.when_all_fail == "reject":
+        raise Unavailable(
+            f"Every model of route '{route}' fails its calibration gate and the policy says "
+            "reject: send feedback, or change the route's gate or pool.",
+            code="gate_all_failing",
+        )
+    badness = {t.name: s.badness for t, s in zip(usable, states, strict=True) if s is not None}
+    return sorted(usable, key=lambda t: badness.get(t.name, 0.0))  # stable: pool order on ties

@@ -29,6 +29,18 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = None
     redis_url: SecretStr | None = None
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # Shared state (gateway/state/): every Redis key starts with this; a second segment
+    # (`floorgate:staging:`) lets several gateways share one Redis.
+    redis_key_prefix: str = Field(default="floorgate:", pattern=r"^floorgate:([A-Za-z0-9_.-]+:)?$")
+    redis_timeout_s: float = Field(default=0.5, gt=0)  # connect, read and pool-wait timeouts
+    redis_max_connections: int = Field(default=16, ge=1)
+    # How long feedback can still be attributed to a response.
+    ledger_retention_s: float = Field(default=14 * 86400, gt=0)
+    # Records waiting for the store (Redis down); past this, new ones are counted as dropped.
+    ledger_buffer_max: int = Field(default=100_000, ge=1)
+    ledger_flush_s: float = Field(default=0.05, gt=0)
+    ledger_memory_max: int = Field(default=1_000_000, ge=1)  # the in-memory ledger's cap
+    gate_refresh_s: float = Field(default=1.0, gt=0)  # how often live gates re-read the stats
 
     @property
     def binds_loopback_only(self) -> bool:

@@ -37,18 +37,21 @@ class StreamCopy:
     def completion(self) -> dict[str, Any]:
         """The streamed completion as if it had not been streamed (choices with messages)."""
         choices: dict[int, dict[str, Any]] = {}
+        usage: dict[str, Any] = {}
         for part in (self.head, self.tail[-KEEP_TAIL:]):
             for line in bytes(part).split(b"\n"):
                 if line.startswith(b"data: {"):
-                    _merge(choices, line[6:])
-        return {"choices": [choices[i] for i in sorted(choices)]}
+                    _merge(choices, usage, line[6:])
+        return {"choices": [choices[i] for i in sorted(choices)], "usage": usage or None}
 
 
-def _merge(choices: dict[int, dict[str, Any]], payload: bytes) -> None:
+def _merge(choices: dict[int, dict[str, Any]], usage: dict[str, Any], payload: bytes) -> None:
     try:
         event = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return  # cut at the seam between head and tail
+    if isinstance(event.get("usage"), dict):  # sent last when stream_options.include_usage
+        usage.update(event["usage"])
     for delta_choice in event.get("choices") or ():
         index = delta_choice.get("index", 0)
         choice = choices.setdefault(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
@@ -28,14 +29,18 @@ SSE_HEADERS = [
 DONE = b"data: [DONE]"
 
 
-async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[str, int]:
+async def relay(
+    rt: Runtime, call: Call, receive: Receive, send: Send, started: float
+) -> tuple[str, int]:
     """Stream the completion to the client; returns (serving model, status for metrics).
 
     Failures before the first byte raise GatewayError (fallback already happened).
     """
+    opening = time.perf_counter()
     target, (first, chunks) = await rt.failover.open_stream(
         call.identity.route, call.candidates, call.body
     )
+    upstream_s = time.perf_counter() - opening
     await send(
         {
             "type": "http.response.start",
@@ -43,6 +48,7 @@ async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[
             "headers": [*SSE_HEADERS, *call.headers(target.name)],
         }
     )
+    first_token_s = time.perf_counter() - started
     watcher = _cancel_on_disconnect(receive)
     copy = StreamCopy()
     translate = ContractFilter().feed if call.contract == "translate" else None
@@ -57,9 +63,14 @@ async def relay(rt: Runtime, call: Call, receive: Receive, send: Send) -> tuple[
         watcher.cancel()
         with suppress(Exception):
             await chunks.aclose()  # type: ignore[attr-defined]
+    answered = call.answered(target.name)
+    rt.metrics.timing(
+        answered.workflow, answered.route, target.name, first_token_s - upstream_s, first_token_s
+    )
     if copy.status == 200:  # classified once the stream is over, off the critical path
-        verdict = classify_completion(copy.completion())
-        rt.answered(call.answered(target.name), verdict)
+        completion = copy.completion()
+        rt.answered(answered, classify_completion(completion))
+        rt.used(answered, target, completion)
     return target.name, copy.status
 
 

@@ -165,3 +165,30 @@ def test_metrics_count_requests_by_workflow_route_and_model(
     client.chat.completions.create(model="workflow/bulk-summarization", messages=USER)
     after = counted(registry(gateway_app), "floorgate_requests_total", before + 1, **labels)
     assert after == before + 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_tokens_time_to_first_token_and_overhead_are_measured(
+    client: openai.OpenAI, gateway_app: Floorgate, stream: bool
+) -> None:
+    reg = registry(gateway_app)
+    where = {"workflow": "bulk-summarization", "route": "capability-first", "model": "fast"}
+    output = {**where, "token_type": "output"}
+    before = count(reg, "floorgate_tokens_total", **output)
+    overhead = {"route": "capability-first", "model": "fast"}
+    seen = count(reg, "floorgate_overhead_seconds_count", **overhead)
+    first_tokens = count(reg, "floorgate_time_to_first_token_seconds_count", **where)
+    if stream:
+        options = {"include_usage": True}
+        for _ in client.chat.completions.create(
+            model="workflow/bulk-summarization", messages=USER, stream=True, stream_options=options
+        ):
+            pass
+    else:
+        client.chat.completions.create(model="workflow/bulk-summarization", messages=USER)
+    # the fake upstream reports 2 completion tokens per answer
+    assert counted(reg, "floorgate_tokens_total", before + 2, **output) == before + 2
+    assert counted(reg, "floorgate_overhead_seconds_count", seen + 1, **overhead) == seen + 1
+    after = count(reg, "floorgate_time_to_first_token_seconds_count", **where)
+    assert after == first_tokens + (1 if stream else 0)
+    assert reg.get_sample_value("floorgate_in_flight_requests") == 0

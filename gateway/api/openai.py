@@ -41,6 +41,7 @@ class OpenAIEndpoints:
         request_id = new_request_id()
         call: Call | None = None
         model, status = NONE, 200
+        rt.metrics.in_flight.inc()
         try:
             raw = await read_body(receive, rt.settings.max_body_bytes)
             call = plan_chat(
@@ -51,19 +52,9 @@ class OpenAIEndpoints:
                 raw,
             )
             if call.stream:
-                model, status = await relay(rt, call, receive, send)
+                model, status = await relay(rt, call, receive, send, started)
             else:
-                target, reply = await rt.failover.complete(
-                    call.identity.route, call.candidates, call.body
-                )
-                model = target.name
-                verdict = classify_completion(reply.data)  # before translation hides the tools
-                body = reply.body
-                if call.contract == "translate" and translate_completion(reply.data):
-                    body = orjson.dumps(reply.data)
-                headers = [*call.headers(model), *verdict_headers(verdict)]
-                await send_response(send, 200, body, headers)
-                rt.answered(call.answered(model), verdict)
+                model = await self._complete(call, send, started)
         except GatewayError as err:
             status = err.status
             await send_error(send, err, _error_headers(request_id, call))
@@ -73,11 +64,32 @@ class OpenAIEndpoints:
             with suppress(RuntimeError):  # the response may have started already
                 await send_error(send, INTERNAL, _error_headers(request_id, call))
         finally:
+            rt.metrics.in_flight.dec()
             workflow, route = (
                 (call.identity.workflow, call.identity.route) if call else (UNKNOWN, NONE)
             )
             elapsed = time.perf_counter() - started
             rt.metrics.request(workflow, route, model, status, bool(call and call.stream), elapsed)
+
+    async def _complete(self, call: Call, send: Send, started: float) -> str:
+        """A non-streamed completion; returns the name of the model that served it."""
+        rt = self.rt
+        upstream_started = time.perf_counter()
+        target, reply = await rt.failover.complete(call.identity.route, call.candidates, call.body)
+        upstream_s = time.perf_counter() - upstream_started
+        verdict = classify_completion(reply.data)  # before translation hides the tools
+        body = reply.body
+        if call.contract == "translate" and translate_completion(reply.data):
+            body = orjson.dumps(reply.data)
+        await send_response(
+            send, 200, body, [*call.headers(target.name), *verdict_headers(verdict)]
+        )
+        answered = call.answered(target.name)
+        rt.answered(answered, verdict)
+        rt.used(answered, target, reply.data)
+        overhead_s = time.perf_counter() - started - upstream_s
+        rt.metrics.timing(answered.workflow, answered.route, target.name, overhead_s, None)
+        return target.name
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()

@@ -70,6 +70,40 @@ class Tree(Strict, json_schema_extra=_fragment):
     nodes: dict[str, Node] = Field(min_length=1)
 
 
+class Window(Strict):
+    """The recent history a gate judges: the last `seconds`, the last `count` answers and
+    feedback reports, or both (whichever is fewer). The stores keep 30 days of per-minute and
+    per-hour counts and the latest 10,000 events per model (gateway/state/base.py)."""
+
+    seconds: int | None = Field(default=None, gt=0, le=30 * 86400)
+    """Measured in whole minutes up to 2 hours, in whole hours beyond."""
+    count: int | None = Field(default=None, gt=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Window:
+        if self.seconds is None and self.count is None:
+            raise ValueError("a window needs seconds, count or both, e.g. {seconds: 86400}")
+        return self
+
+
+class Gate(Strict):
+    """Live calibration limits: a model that fails them is skipped in this route's pool until
+    it passes again. A limit is enforced once its rate has `min_samples` in the window."""
+
+    max_escape_rate: float | None = Field(default=None, ge=0, le=1)
+    """escaped_defect / (merged + merged_with_edits + escaped_defect)."""
+    min_merge_rate: float | None = Field(default=None, ge=0, le=1)
+    """(merged + merged_with_edits) / all feedback."""
+    min_abstention_rate: float | None = Field(default=None, ge=0, le=1)
+    max_abstention_rate: float | None = Field(default=None, ge=0, le=1)
+    max_self_flag_rate: float | None = Field(default=None, ge=0, le=1)
+    min_self_flag_rate: float | None = Field(default=None, ge=0, le=1)
+    min_samples: int = Field(default=50, ge=1)
+    window: Window = Window(seconds=86400)
+    when_all_fail: Literal["serve_least_bad", "reject"] = "serve_least_bad"
+    """Every model fails: serve the least bad (and raise floorgate_gate_all_failing), or 503."""
+
+
 class Route(Strict):
     """Where a leaf sends a workflow: the models that may serve it, tried in order."""
 
@@ -80,6 +114,8 @@ class Route(Strict):
     # The calibration contract (gateway/calibration.py): off, or on with the client seeing
     # the contract's tool calls (passthrough) or their text (translate).
     calibration_contract: Literal["off", "passthrough", "translate"] = "off"
+    gate: Gate | None = None
+    """Live calibration limits each model must meet to serve this route."""
 
 
 class ModelSpec(Strict):

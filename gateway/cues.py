@@ -1,0 +1,331 @@
+"""The phrases the text classifier looks for, and how it finds them within the time budget.
+
+A cue is one or more phrases, each a regex that begins with a literal word, plus what must
+come just before the phrase ("i'm not " before "sure"). CPython's regex engine scans for a
+literal prefix at C speed and tries the rest only where it occurs, so a phrase costs about
+what `str.find` costs; a regex that begins with an alternation or `\b` is tried at every
+character and costs some twenty times more. Python code runs only where a phrase matched.
+
+Every pattern runs on lowercased text with typographic apostrophes made plain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# How far before a phrase its `before` context may start.
+BACK = 48
+# How far a phrase that starts inside a limited opening may run past the limit.
+SPAN = 160
+# At most this many matches of one phrase are tried: a pathological reply stays cheap.
+MAX_HITS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    name: str
+    phrases: tuple[re.Pattern[str], ...]  # each begins with a literal word
+    before: re.Pattern[str] | None  # what must end right where the phrase starts, if anything
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    cue: str
+    start: int
+    end: int
+
+
+def cue(name: str, *phrases: str, before: str | None = None) -> Cue:
+    return Cue(
+        name,
+        tuple(re.compile(p) for p in phrases),
+        re.compile(f"(?:{before})$") if before else None,
+    )
+
+
+def first(cues: Iterable[Cue], text: str, limit: int | None = None) -> Found | None:
+    """The first cue, in table order, found in `text` and starting before `limit`."""
+    size = len(text)
+    end = size if limit is None or limit > size else limit
+    stop = min(size, end + SPAN)
+    for c in cues:
+        for phrase in c.phrases:
+            m = phrase.search(text, 0, stop)  # the common case: one call, no match
+            if m is not None and m.start() < end:
+                found = _confirm(c, phrase, m, text, end, stop)
+                if found:
+                    return found
+    return None
+
+
+def _confirm(
+    c: Cue, phrase: re.Pattern[str], m: re.Match[str], text: str, end: int, stop: int
+) -> Found | None:
+    """Check the context of each match in turn; the first that fits is found."""
+    for _ in range(MAX_HITS):
+        start = m.start()
+        if c.before is None:
+            if start == 0 or not text[start - 1].isalnum():
+                return Found(c.name, start, m.end())
+        else:  # endpos=start makes `$` mean "ends right where the phrase starts"
+            b = c.before.search(text, max(0, start - BACK), start)
+            if b:
+                return Found(c.name, b.start(), m.end())
+        next_m = phrase.search(text, start + 1, stop)
+        if next_m is None or next_m.start() >= end:
+            return None
+        m = next_m
+    return None
+
+
+_TASK = (
+    r"(?:help(?! but| it\b| thinking)|assist|comply|provide|fulfil|fulfill|create|write|generate"
+    r"|produce|give|offer|share|support|engage|answer|complete|make|recommend|encourage|condone"
+    r"|endorse|participate|partake|suggest|advise|promote|discuss|facilitate|justify|satisfy"
+    r"|speculate|do (?:that|this|it|so|what)|tell you (?:the|what|which|where|who|whether"
+    r"|how to|exact|current)|in good conscience)"
+)
+_I = r"\b(?:i|we) (?:really |simply |just |absolutely |unfortunately |still |definitely )?"
+
+# Declined: said in the opening of the prose. A refusal leads; an aside deep in an answer
+# about what it cannot do is not one.
+DECLINE: tuple[Cue, ...] = (
+    cue("cannot-do", r"can't " + _TASK, r"cannot " + _TASK, r"won't " + _TASK, before=_I),
+    cue("cannot-do", r"not " + _TASK, before=_I + r"(?:can|will) "),
+    cue(
+        "unable-to",
+        r"unable to " + _TASK,
+        r"not (?:able|going) to " + _TASK,
+        before=r"\b(?:i'm|i am|i was|i'll be|i will be|we're|we are) (?:\w+ )?",
+    ),
+    cue(
+        "unable-to",
+        r"able to " + _TASK,
+        before=r"\b(?:i|we) (?:won't|will not|wouldn't|would not) be ",
+    ),
+    cue(
+        "decline",
+        r"decline (?:to|this|that|your|the)\b",
+        r"refuse (?:to|this|that|your|the)\b",
+        before=r"\bi(?:'d|'ll| must| have to| need to| will| would| respectfully| politely)* ",
+    ),
+    cue(
+        "not-something-i",
+        r"not something (?:i|we) (?:can|will|am able|'m able|are able)\b",
+        before=r"\b(?:that|this|it|that request|this request)(?:'s| is) ",
+    ),
+    cue(
+        "not-comfortable",
+        r"comfortable\b",
+        before=r"\bi(?:'m| am) not |\bi (?:do not|don't) feel ",
+    ),
+    cue(
+        "not-appropriate-for-me",
+        r"appropriate for me to\b",
+        r"ethical for me to\b",
+        r"responsible for me to\b",
+        before=r"\b(?:not|n't be|not be|never) |\bin|\bun|\bir",
+    ),
+    cue(
+        "against-my",
+        r"against my (?:programming|guidelines|policies|policy|principles|ethical|values)\b",
+    ),
+)
+
+# Declined when it opens the reply: the stock openings of a refusal or of a lecture instead of
+# an answer. Later in a reply the same words are part of an answer.
+DECLINE_OPENING: tuple[Cue, ...] = (
+    cue(
+        "not-appropriate",
+        r"(?:not|never) (?:\w+ (?:or|and) )?(?:appropriate|ethical|safe|acceptable|okay"
+        r"|responsible)\b",
+        r"not (?:accurate|fair) (?:or|and) (?:appropriate|fair|respectful)\b",
+        before=r"^\s*(?:i don't think |i do not think )?(?:it(?:'s| is)|that(?:'s| is)|this is"
+        r"|it would(?:n't| not) be) ",
+    ),
+    cue(
+        "no-opinions",
+        r"personal (?:opinions|beliefs|views|preferences)\b",
+        before=r"\bi (?:don't|do not) (?:have|hold) (?:any )?",
+    ),
+    cue("condone", r"condone\b", r"condemn\b", before=r"\bi (?:do not |don't |strongly )?"),
+    cue("advise-against", r"i (?:must|would|have to|strongly) advise against\b"),
+    cue(
+        "apologize-but",
+        r"i apologi[sz]e,? but\b",
+        r"i'm sorry,? but\b",
+        r"i am sorry,? but\b",
+        r"sorry,? but\b",
+    ),
+    cue("not-within-my", r"not within my (?:programming|ethical|guidelines|capabilit|abilit)"),
+)
+
+# Declined only when the whole prose is short: a longer reply that says this goes on to answer.
+DECLINE_SHORT: tuple[Cue, ...] = (
+    cue("dont-know", r"i (?:don't|do not|cannot|can't) know\b", r"i have no (?:idea|way of know)"),
+    cue(
+        "not-enough-to-answer",
+        r"enough (?:information|context|details?|data) to\b",
+        before=r"\b(?:don't|do not|doesn't|does not|didn't|did not) "
+        r"(?:have|contain|provide|give|include) ",
+    ),
+    cue(
+        "no-access",
+        r"access to (?:real-time|current|live|the internet|your|external|personal|up-to-date)",
+        r"the ability to (?:browse|access|see|view|open|run|execute)",
+        before=r"\bi (?:don't|do not) have ",
+    ),
+)
+
+_PLEASE = r"\b(?:(?:could|can|would) you (?:please |kindly )?|please )"
+
+# Clarification, strong: asks for what it needs, whether or not it ends on a question mark.
+ASK_STRONG: tuple[Cue, ...] = (
+    cue("clarify", r"clarify\b", r"specify\b", before=_PLEASE),
+    cue(
+        "clarify",
+        r"clarify (?:what|which|whether|if|your|a few|the following)\b",
+        r"clarification\b",
+        r"clarifying questions?\b",
+        before=r"\b(?:some|a bit of|more|further|need|ask for|request|quick|a few|to|you) ",
+    ),
+    cue(
+        "please-share",
+        r"p(?:rovide|aste|ost)\b",
+        r"s(?:hare|end|how me)\b",
+        r"tell me\b",
+        r"confirm\b",
+        r"give me\b",
+        r"let me know\b",
+        r"describe\b",
+        r"explain what\b",
+        before=_PLEASE,
+    ),
+    cue(
+        "need-more",
+        r"more (?:information|details?|context|specifics)\b",
+        before=r"\b(?:provide|share|give me|tell me|need|require|i'd need|i would need|have|with) "
+        r"(?:a (?:bit|little) |some )?",
+    ),
+    cue("what-you-mean", r"you mean\b", before=r"\bwhat (?:exactly )?(?:do )?"),
+    cue(
+        "before-i",
+        r"before i (?:proceed|continue|start|begin|make|go ahead|write|answer|can|give)\b",
+    ),
+)
+
+# Clarification, weak: counts only when the prose ends on a question mark.
+ASK_WEAK: tuple[Cue, ...] = (
+    cue(
+        "which",
+        r"which (?:one|ones|version|file|language|framework|library|database|os|platform|option"
+        r"|approach|of (?:these|the|them|those)|specific|kind|type|part|aspect|method)\b",
+    ),
+    cue(
+        "are-you",
+        r"are you (?:asking|referring|looking for|using|trying to|working|running|on)\b",
+    ),
+    cue("did-you-mean", r"you mean\b", before=r"\b(?:did|do) "),
+    cue("let-me-know-which", r"let me know (?:which|what|whether|how)\b"),
+    cue("what-kind", r"what (?:kind|type|sort|version|language) of\b"),
+)
+
+# Offers ("would you like me to ...?") ask only as the opening of the reply; at the end of an
+# answer they are a courtesy.
+ASK_OFFER: tuple[Cue, ...] = (
+    cue("offer", r"you (?:like|want) (?:me )?to\b", before=r"\b(?:would|do) "),
+    cue("offer", r"shall i\b", r"should i\b"),
+)
+
+_OWN = (
+    r"\b(?:this|it|that|the (?:code|solution|script|answer|approach|function|query|regex|example"
+    r"|snippet|above|implementation|formula|estimate|result|output|command|fix|patch|figure"
+    r"|numbers?|information))(?: above| below| here)? "
+)
+_MINE = r"(?:this|my|the (?:above|code|solution|approach|implementation|script|query|regex))\b"
+_FIRST = r"\b(?:i'm|i am|i remain|i was)(?: still)? "
+_CHECKED = (
+    r"(?:tested|test|run|ran|executed|execute|verified|verify|checked|check|compiled|compile)"
+)
+_ADVERB = (
+    r"(?:actually |personally |yet |been able to |fully |thoroughly |able to |yet been |been )?"
+)
+# What it did not do (test, run) or what its output may not do (work, be correct).
+_UNSURE_OF = (
+    _ADVERB
+    + _CHECKED
+    + r"\b|(?:work|be (?:correct|accurate|right|exact|optimal|complete|reliable|perfect|100%)"
+    r"|handle|compile|cover|catch|account)\b"
+)
+# Who: "i have" + "n't tested", "this code has" + "n't been run", "it might" + " not work".
+_SUBJECT = (
+    r"\b(?:i|we|i've|we've|i'm|we're)(?: have| did| could| ca| can| was| were| had| am| will| wo)?"
+    r"|\b(?:this|it|that|the \w+|my \w+)(?: \w+)? (?:has|have|is|was|might|may|could|will|wo"
+    r"|would)(?: still)?"
+)
+
+# Self-flag: doubt about, or a possible flaw in, its own output.
+DOUBT: tuple[Cue, ...] = (
+    cue(
+        "not-sure",
+        r"sure\b",
+        r"certain\b",
+        r"confident\b",
+        before=_FIRST + r"(?:not (?:[\w%]+ )?|un)|\bcan(?:'t|not) be (?:[\w%]+ )?"
+        r"|\bnot (?:entirely|completely|totally|100%|quite|fully|very) ",
+    ),
+    cue("unchecked", r"n't (?:" + _UNSURE_OF + ")", before=_SUBJECT),
+    cue("unchecked", r"not (?:" + _UNSURE_OF + ")", before=f"(?:{_SUBJECT}) " + r"|\b(?:i|we) can"),
+    cue(
+        "unchecked",
+        r"unable to " + _CHECKED + r"\b",
+        before=r"\b(?:i'm|i am|we're|we are|i was) (?:currently )?",
+    ),
+    cue(
+        "unchecked", r"un(?:tested|verified)\b", r"without (?:testing|running|verifying) (?:it|th)"
+    ),
+    cue("assumes", r"assuming (?:that |you\b|your |the |this |a |an |it )"),
+    cue(
+        "assumes",
+        r"assum(?:es|e|ed|ing|ptions?)\b",
+        before=_OWN
+        + r"|\bi(?:'m| am|'ve|'ll| have| will)? |\b(?:make|made|making|my|these|some|key|main) ",
+    ),
+    cue(
+        "may-contain-errors",
+        r"contain (?:some )?(?:errors|bugs|mistakes|inaccuracies)\b",
+        before=r"\b(?:might|may|could) ",
+    ),
+    cue(
+        "could-be-wrong",
+        r"wrong\b",
+        r"mistaken\b",
+        before=r"\bi (?:could|might|may) be |\bcorrect me if i'm ",
+    ),
+    cue("recall", r"if i (?:recall|remember) (?:correctly|right)\b"),
+    cue(
+        "my-knowledge",
+        r"my (?:knowledge\b(?! (?:of|base|graph))|(?:last )?training (?:cutoff|cut-off|data)\b)",
+    ),
+    cue("guess", r"guess(?:ing)?\b", before=r"\bmy (?:best )?|\bi(?:'m| am)? |\bi'd "),
+    cue(
+        "please-verify",
+        r"double[- ]check (?:this|that|it|these|my|the (?:code|output|result|answer|numbers"
+        r"|figures|details|information|syntax|above))\b",
+        r"verify (?:this|that|it|these|my|the (?:code|output|result|answer|numbers|figures"
+        r"|details|information|syntax|above))\b",
+        before=r"\b(?:please|you (?:should|may want to|might want to|'ll want to|will want to)"
+        r"|be sure to|make sure to|i'd|i would|i recommend you|i'd recommend you|i'd) ",
+    ),
+    cue("caveat", r"caveats?\b"),
+    cue(
+        "flaw-in-own",
+        r"potential (?:issue|problem|bug|flaw|limitation)s? (?:with|in) " + _MINE,
+        r"possible (?:issue|problem|bug|flaw|limitation)s? (?:with|in) " + _MINE,
+    ),
+)
+
+# Extra cues read only in the comments of code the model wrote.
+CODE_DOUBT: tuple[Cue, ...] = (cue("fixme", r"fixme\b", r"xxx\b", r"hack\b"),)

@@ -1,0 +1,160 @@
+"""The embedded store: everything in this process's memory, for a single replica.
+
+The same shapes and bounds as the Redis store (gateway/state/base.py); it never fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.state.base import (
+    CODE_OF_OUTCOME,
+    HOUR,
+    HOUR_BUCKET_TTL_S,
+    MAX_WINDOW_COUNT,
+    MINUTE,
+    MINUTE_BUCKET_TTL_S,
+    ByWorkflow,
+    Counts,
+    Feedback,
+    Outcome,
+    Query,
+    Record,
+    Result,
+    bucket_starts,
+    count_recent,
+)
+
+log = logging.getLogger("floorgate.state")
+Entry = tuple[float, str, str]  # (time, code, workflow), as in the recent lists
+BucketKey = tuple[str, str, int, int]  # (route, model, width, start)
+TTL_BY_WIDTH = {MINUTE: MINUTE_BUCKET_TTL_S, HOUR: HOUR_BUCKET_TTL_S}
+
+
+@dataclass(slots=True)
+class _Entry:
+    record: Record
+    outcomes: dict[Outcome, tuple[float, str | None]] = field(default_factory=dict)
+
+
+class MemoryStore:
+    def __init__(self, retention_s: float, max_records: int = 1_000_000) -> None:
+        self.retention_s = retention_s
+        self.max_records = max_records
+        self._records: dict[str, _Entry] = {}  # insertion order is answer order
+        self._buckets: dict[BucketKey, ByWorkflow] = {}
+        self._answers: dict[tuple[str, str], deque[Entry]] = {}
+        self._feedback: dict[tuple[str, str], deque[Entry]] = {}
+        self._next_purge = 0.0
+        self._warned_full = False
+
+    async def write(self, records: Sequence[Record]) -> int:
+        written = 0
+        for record in records:
+            if record.request_id in self._records:
+                continue
+            self._records[record.request_id] = _Entry(record)
+            self._count(record.route, record.model, record.workflow, record.time, _names(record))
+            self._recent(self._answers, record, (record.time, record.code, record.workflow))
+            written += 1
+        self._purge(time.time())
+        return written
+
+    async def lookup(self, request_ids: Sequence[str]) -> list[Record | None]:
+        now = time.time()
+        return [self._live(request_id, now) for request_id in request_ids]
+
+    async def add_feedback(self, items: Sequence[tuple[Feedback, Record]]) -> list[Result]:
+        return [self._add_one(item, record) for item, record in items]
+
+    async def tallies(self, queries: Sequence[Query], now: float) -> list[ByWorkflow]:
+        return [self._tally(query, now) for query in queries]
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def _live(self, request_id: str, now: float) -> Record | None:
+        entry = self._records.get(request_id)
+        if entry is None or entry.record.time + self.retention_s <= now:
+            return None
+        return entry.record
+
+    def _add_one(self, item: Feedback, record: Record) -> Result:
+        if self._live(item.request_id, item.time) is None:
+            return "not_found"
+        entry = self._records[item.request_id]
+        if item.outcome in entry.outcomes:
+            return "duplicate"
+        entry.outcomes[item.outcome] = (item.time, item.note)
+        self._count(record.route, record.model, record.workflow, item.time, (item.outcome,))
+        entry_ = (item.time, CODE_OF_OUTCOME[item.outcome], record.workflow)
+        self._recent(self._feedback, record, entry_)
+        return "recorded"
+
+    def _count(
+        self, route: str, model: str, workflow: str, at: float, names: Sequence[str]
+    ) -> None:
+        for width in (MINUTE, HOUR):
+            key = (route, model, width, int(at // width) * width)
+            counts = self._buckets.setdefault(key, {}).setdefault(workflow, Counts())
+            for name in names:
+                counts.bump(name)
+
+    def _recent(
+        self, lists: dict[tuple[str, str], deque[Entry]], record: Record, entry: Entry
+    ) -> None:
+        key = (record.route, record.model)
+        recent = lists.get(key)
+        if recent is None:
+            recent = lists[key] = deque(maxlen=MAX_WINDOW_COUNT)
+        recent.appendleft(entry)  # newest first, as LPUSH keeps them
+
+    def _tally(self, query: Query, now: float) -> ByWorkflow:
+        pair = (query.route, query.model)
+        if query.count is not None or query.seconds is None:
+            answers = self._answers.get(pair, ())
+            return count_recent(answers, self._feedback.get(pair, ()), query, now)
+        width, starts = bucket_starts(query.seconds, now)
+        out: ByWorkflow = {}
+        for start in starts:
+            for workflow, counts in self._buckets.get((*pair, width, start), {}).items():
+                out.setdefault(workflow, Counts()).add(counts)
+        return out
+
+    def _purge(self, now: float) -> None:
+        """Expire what Redis would: old records, old buckets; and cap the record count."""
+        records = self._records
+        while records:
+            oldest = next(iter(records.values())).record
+            if oldest.time + self.retention_s > now and len(records) <= self.max_records:
+                break
+            if len(records) > self.max_records and not self._warned_full:
+                self._warned_full = True
+                log.warning(
+                    "in-memory ledger full (%d records): evicting the oldest early; "
+                    "set FLOORGATE_REDIS_URL for a larger ledger",
+                    self.max_records,
+                )
+            del records[oldest.request_id]
+        if now < self._next_purge:
+            return
+        self._next_purge = now + MINUTE
+        stale = [k for k in self._buckets if k[3] + k[2] + TTL_BY_WIDTH[k[2]] <= now]
+        for key in stale:
+            del self._buckets[key]
+
+
+def _names(record: Record) -> tuple[str, ...]:
+    names = ["answered"]
+    if record.abstained:
+        names.append("abstained")
+    if record.self_flagged:
+        names.append("self_flagged")
+    return tuple(names)

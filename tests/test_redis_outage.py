@@ -1,0 +1,137 @@
+"""Redis outages never stop traffic: a private redis-server is killed in the middle of a load
+and restarted on the same port. Requests keep being answered; the ledger buffers what it
+cannot write and replays it; what a full buffer cannot hold is counted exactly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import openai
+import pytest
+import redis
+
+from gateway.app import Floorgate
+from tests.fake_upstream import FakeUpstream
+from tests.redis_server import RedisServer, keys, unique_prefix
+from tests.state_gateway import Caller, gates_policy, sample, served, state_settings, wait_until
+
+
+@pytest.fixture
+def policy(upstream: FakeUpstream, tmp_path: Path) -> Path:
+    return gates_policy(tmp_path, upstream)
+
+
+class Load:
+    """Threads sending chat completions until stopped; every answer or error is kept."""
+
+    def __init__(self, url: str, workers: int = 6) -> None:
+        self.url = url
+        self.answered: list[tuple[str, float]] = []  # (request id, when the client had it)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(workers)]
+
+    def _run(self) -> None:
+        with Caller(self.url) as caller:
+            while not self._stop.is_set():
+                try:
+                    request_id, _ = caller.chat()
+                except openai.OpenAIError as exc:
+                    self.errors.append(repr(exc))
+                    continue
+                self.answered.append((request_id, time.monotonic()))
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def grows_by(self, n: int) -> None:
+        target = len(self.answered) + n
+        wait_until(lambda: len(self.answered) >= target, 10, f"{n} more answers")
+
+
+def stored(url: str, prefix: str) -> tuple[set[str], int, int]:
+    """(request ids in the ledger, answered in minute buckets, answered in hour buckets)."""
+    found = keys(url, prefix)
+    ids = {k.removeprefix(f"{prefix}req:") for k in found if k.startswith(f"{prefix}req:")}
+    sums = {"60": 0, "3600": 0}
+    with redis.Redis.from_url(url, decode_responses=True) as client:
+        for key in found:
+            if key.startswith(f"{prefix}stats:"):
+                width = key.removeprefix(f"{prefix}stats:").split(":")[0]
+                counts = client.hgetall(key)
+                sums[width] += sum(int(v) for k, v in counts.items() if k.endswith("|answered"))
+    return ids, sums["60"], sums["3600"]
+
+
+def metric(app: Floorgate, name: str, **labels: str) -> float:
+    return sample(app, name, **labels) or 0.0
+
+
+def test_redis_killed_mid_load_costs_no_request_and_no_record(policy: Path) -> None:
+    prefix = unique_prefix()
+    with RedisServer() as server:
+        settings = state_settings(policy, server.url, redis_key_prefix=prefix)
+        with served(settings) as (url, app), Caller(url) as caller:
+            with Load(url) as load:
+                load.grows_by(60)
+                server.kill()
+                killed = time.monotonic()
+                time.sleep(0.3)  # a reply already on its way has arrived: no write succeeds now
+                lost_with_redis = metric(app, "floorgate_ledger_written_total")
+                down = caller.feedback(load.answered[0][0], "merged")
+                load.grows_by(60)
+                assert metric(app, "floorgate_ledger_write_failures_total") > 0
+                assert metric(app, "floorgate_ledger_buffered") > 0
+                server.start()
+                restarted = time.monotonic()
+                load.grows_by(60)
+            total = len(load.answered)
+            written = lambda: metric(app, "floorgate_ledger_written_total") == total  # noqa: E731
+            wait_until(written, what="every record replayed")
+            during = next(rid for rid, at in load.answered if killed < at < restarted)
+            assert caller.feedback(during, "merged").json()["status"] == "recorded"
+            ids, minute_sum, hour_sum = stored(server.url, prefix)
+
+    assert load.errors == []
+    assert down.status_code == 503 and down.headers["retry-after"] == "5"
+    assert down.json()["error"]["code"] == "state_unavailable"
+    assert metric(app, "floorgate_ledger_dropped_total") == 0
+    assert metric(app, "floorgate_ledger_buffered") == 0
+    # A memory-only Redis forgets what it held when killed; everything else is there, and
+    # everything answered after the kill (buffered, then replayed) certainly is.
+    assert 0 < lost_with_redis < total
+    assert len(ids) == total - lost_with_redis
+    assert {rid for rid, at in load.answered if at > killed} <= ids
+    assert minute_sum == hour_sum == len(ids)
+    assert metric(app, "floorgate_requests_total", workflow="deploy-pipeline",
+                  route="calibration-first", model="careful", code="200",
+                  stream="false") == total  # fmt: skip
+
+
+def test_a_full_buffer_counts_exactly_what_it_drops(policy: Path) -> None:
+    server = RedisServer()  # not running yet: Redis is down from the start
+    settings = state_settings(policy, server.url, ledger_buffer_max=10)
+    with served(settings) as (url, app), Caller(url) as caller:
+        ids = [caller.chat()[0] for _ in range(25)]
+        wait_until(lambda: metric(app, "floorgate_ledger_dropped_total") == 15, what="15 dropped")
+        assert metric(app, "floorgate_ledger_buffered") == 10
+        down = caller.feedback(ids[0], "merged")
+        assert down.status_code == 503 and down.headers["retry-after"] == "5"
+        assert metric(app, "floorgate_feedback_unattributed_total", reason="unavailable") == 1
+        with server:
+            wait_until(lambda: metric(app, "floorgate_ledger_written_total") == 10, what="replay")
+            assert metric(app, "floorgate_ledger_buffered") == 0
+            found, _, _ = stored(server.url, settings.redis_key_prefix)
+            assert found == set(ids[:10])  # the first ten waited; the later fifteen were counted
+            assert caller.feedback(ids[0], "merged").json()["status"] == "recorded"
+            assert caller.feedback(ids[-1], "merged").status_code == 404
+    assert metric(app, "floorgate_ledger_dropped_total") == 15
