@@ -7,10 +7,11 @@ route, and which model of the route's pool would serve it now, and why.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from gateway.errors import Unavailable
+from gateway.gates import Gates
 from gateway.identify import Identity
 from gateway.policy.compiled import Policy
 from gateway.policy.tree import Decision, Step, decide
@@ -27,6 +28,7 @@ class PoolEntry:
     missing_env: tuple[str, ...]  # variable names only, never values
     healthy: bool
     why: str
+    gate: dict[str, Any] | None = None  # the live gate's verdict and numbers, if gated
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +45,12 @@ class Explanation:
     given: frozenset[str] = frozenset()  # traits set by the asker (`--trait`), not the workflow
 
 
-def explain_identity(policy: Policy, identity: Identity, health: Health) -> Explanation:
-    """Explain a request exactly as `identify` placed it."""
+def explain_identity(
+    policy: Policy, identity: Identity, health: Health, gates: Gates | None = None
+) -> Explanation:
+    """Explain a request exactly as `identify` placed it (and, with `gates`, as they stand)."""
     route_why = _route_why(identity.decision.route, identity.route, identity.pinned_model)
-    pool, model, model_why = _pool(policy, identity.route, identity.pinned_model, health)
+    pool, model, model_why = _pool(policy, identity.route, identity.pinned_model, health, gates)
     return Explanation(
         policy,
         identity.workflow,
@@ -67,7 +71,7 @@ def explain_workflow(
     spec = policy.spec
     name = workflow if workflow in spec.workflows else spec.default_workflow
     decision = decide(spec, {**spec.workflows[name].traits, **given})
-    pool, model, model_why = _pool(policy, decision.route, None, health)
+    pool, model, model_why = _pool(policy, decision.route, None, health, None)
     return Explanation(
         policy,
         name,
@@ -99,15 +103,15 @@ def _route_why(decided: str, route: str, pinned: str | None) -> str:
 
 
 def _pool(
-    policy: Policy, route: str, pinned: str | None, health: Health
+    policy: Policy, route: str, pinned: str | None, health: Health, gates: Gates | None
 ) -> tuple[tuple[PoolEntry, ...], str | None, str]:
     try:
-        order = [target.name for target in candidates(policy, route, pinned, health)]
+        order = [target.name for target in candidates(policy, route, pinned, health, gates)]
         unavailable = ""
     except Unavailable as err:
         order, unavailable = [], err.message
     entries = tuple(
-        _entry(policy, name, position, order, pinned, health)
+        _gated(_entry(policy, name, position, order, pinned, health), route, gates)
         for position, name in enumerate(policy.spec.routes[route].pool, 1)
     )
     if not order:
@@ -134,6 +138,17 @@ def _entry(
     return PoolEntry(
         name, position, spec.provider, spec.model, target.usable, target.missing_env, healthy, why
     )
+
+
+def _gated(entry: PoolEntry, route: str, gates: Gates | None) -> PoolEntry:
+    state = gates.state(route, entry.name) if gates is not None else None
+    if state is None:
+        return entry
+    gate = {"passing": state.passing, "failures": list(state.failures)}
+    why = entry.why
+    if not state.passing and entry.why.startswith("not tried"):
+        why = f"skipped: failing its gate ({'; '.join(state.failures)})"
+    return replace(entry, gate=gate, why=why)
 
 
 def _serving_why(pinned: str | None, healthy: bool) -> str:

@@ -94,6 +94,11 @@ def gate_scenario(a: Caller, app_a: Floorgate, b: Caller, app_b: Floorgate) -> N
     assert state.failures == ("escape rate 1.000 > max 0.25 (2 samples)",)
     assert sample(app_a, "floorgate_gate_all_failing", route="calibration-first") == 0
     assert sample(app_a, "floorgate_gate_window_rate", **CAREFUL, rate="escape") == 1.0
+    explained = a.http.post("/v1/route/explain", json={"model": "workflow/deploy-pipeline"})
+    assert explained.json()["model"] == "careful-backup"
+    [careful] = [m for m in explained.json()["pool"] if m["name"] == "careful"]
+    assert careful["gate"]["passing"] is False
+    assert careful["why"] == "skipped: failing its gate (escape rate 1.000 > max 0.25 (2 samples))"
 
     for request_id in ids[2:]:  # 2 escapes of 10 merged: 0.2, within 0.25
         assert b.feedback(request_id, "merged").status_code == 200

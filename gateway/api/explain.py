@@ -25,7 +25,7 @@ async def explain_route(request: Request, rt: RuntimeDep) -> JSONResponse:
     body = parse_json(await read_body(request.receive, rt.settings.max_body_bytes))
     policy = rt.policies.current  # one reference, as a real request takes it
     identity = identify(policy, caller, request.headers.get("x-floorgate-workflow"), body)
-    explanation = explain_identity(policy, identity, rt.health)
+    explanation = explain_identity(policy, identity, rt.health, rt.gates)
     return JSONResponse(
         as_json(explanation), headers={"x-floorgate-policy-version": policy.version}
     )
