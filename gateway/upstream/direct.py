@@ -1,19 +1,24 @@
-"""The direct path: OpenAI-wire upstreams called with one shared, pooled aiohttp session."""
+"""The direct path: OpenAI-wire upstreams called over the gateway's own pooled HTTP/1.1 client
+(gateway/upstream/http1.py), whose errors are translated here into UpstreamError kinds."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
+from gateway import __version__
 from gateway.policy.compiled import ModelTarget
+from gateway.upstream import http1
 from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact
 
 # Gateway-only fields, never sent upstream.
 _PRIVATE_FIELDS = ("metadata",)
+_BASE_HEADERS: http1.RawHeaders = [
+    (b"content-type", b"application/json"),
+    (b"user-agent", f"floorgate/{__version__}".encode()),
+]
 
 
 def wire_body(target: ModelTarget, body: dict[str, Any]) -> bytes:
@@ -27,65 +32,95 @@ def wire_body(target: ModelTarget, body: dict[str, Any]) -> bytes:
 class DirectTransport:
     def __init__(self, max_connections: int = 512) -> None:
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._client: http1.Client | None = None
+        # (api_base, api_key) -> the URL and headers for it: built once, not on every request.
+        self._endpoints: dict[tuple[str | None, str | None], tuple[str, http1.RawHeaders]] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        # Created on first use so it binds to the server's running event loop.
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=30
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
-            )
-        return self._session
+    def _http(self) -> http1.Client:
+        # Created on first use so that its pools bind to the server's running event loop.
+        if self._client is None:
+            self._client = http1.Client(max_connections=self._max_connections)
+        return self._client
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
-    def _request(
-        self, target: ModelTarget, body: dict[str, Any], timeout: aiohttp.ClientTimeout
-    ) -> Any:
-        headers = {"content-type": "application/json"}
-        if target.api_key:
-            headers["authorization"] = f"Bearer {target.api_key}"
-        url = f"{(target.spec.api_base or '').rstrip('/')}/chat/completions"
-        return self._client().post(
-            url, data=wire_body(target, body), headers=headers, timeout=timeout
-        )
+    def _endpoint(self, target: ModelTarget) -> tuple[str, http1.RawHeaders]:
+        key = (target.spec.api_base, target.api_key)
+        found = self._endpoints.get(key)
+        if found is None:
+            if len(self._endpoints) >= 256:  # only after many reloads that changed keys
+                self._endpoints.clear()
+            found = self._endpoints[key] = (_url(target), _headers(target))
+        return found
 
     async def complete(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         spec = target.spec
-        timeout = aiohttp.ClientTimeout(total=spec.timeout_s, sock_connect=spec.connect_timeout_s)
+        url, headers = self._endpoint(target)
         try:
-            async with self._request(target, body, timeout) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise _status_error(target, resp, raw)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            resp = await self._http().request(
+                "POST",
+                url,
+                wire_body(target, body),
+                headers,
+                connect_timeout=spec.connect_timeout_s,
+                total_timeout=spec.timeout_s,
+            )
+        except http1.HTTPError as exc:
             raise _transport_error(exc) from exc
-        return Reply(raw, _parse_completion(raw))
+        if resp.status >= 400:
+            raise _status_error(target, resp.status, resp.header(b"retry-after"), resp.body)
+        return Reply(resp.body, _parse_completion(resp.body))
 
     async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
         spec = target.spec
-        timeout = aiohttp.ClientTimeout(
-            total=spec.timeout_s,
-            sock_connect=spec.connect_timeout_s,
-            sock_read=spec.first_token_timeout_s,
-        )
+        url, headers = self._endpoint(target)
         try:
-            async with self._request(target, body, timeout) as resp:
-                if resp.status >= 400:
-                    raise _status_error(target, resp, await resp.read())
-                if not resp.content_type.startswith("text/event-stream"):
-                    raise UpstreamError(
-                        "protocol", f"upstream answered a stream with {resp.content_type}"
-                    )
-                async for chunk in resp.content.iter_any():
-                    yield chunk
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            resp = await self._http().stream(
+                "POST",
+                url,
+                wire_body(target, body),
+                headers,
+                connect_timeout=spec.connect_timeout_s,
+                total_timeout=spec.timeout_s,
+                read_timeout=spec.first_token_timeout_s,
+            )
+        except http1.HTTPError as exc:
             raise _transport_error(exc) from exc
+        try:
+            if resp.status >= 400:
+                retry_after = resp.header(b"retry-after")
+                raise _status_error(target, resp.status, retry_after, await resp.read())
+            media_type = _media_type(resp.header(b"content-type"))
+            if media_type != "text/event-stream":
+                raise UpstreamError("protocol", f"upstream answered a stream with {media_type}")
+            async for chunk in resp:
+                yield chunk
+        except http1.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        finally:
+            # Back to the pool if the body was read to its end, closed otherwise (a client
+            # that went away, [DONE] seen before the end), which stops the upstream's work.
+            resp.close()
+
+
+def _url(target: ModelTarget) -> str:
+    return f"{(target.spec.api_base or '').rstrip('/')}/chat/completions"
+
+
+def _headers(target: ModelTarget) -> http1.RawHeaders:
+    key = target.api_key
+    if not key:
+        return _BASE_HEADERS
+    if not (key.isascii() and key.isprintable()):  # a CR or LF would let it add headers
+        raise UpstreamError("protocol", "the model's API key is not a valid header value")
+    return [*_BASE_HEADERS, (b"authorization", b"Bearer " + key.encode())]
+
+
+def _media_type(value: bytes | None) -> str:
+    return (value or b"").split(b";", 1)[0].strip().lower().decode("latin-1")
 
 
 def _parse_completion(raw: bytes) -> dict[str, Any]:
@@ -98,7 +133,9 @@ def _parse_completion(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _status_error(target: ModelTarget, resp: aiohttp.ClientResponse, raw: bytes) -> UpstreamError:
+def _status_error(
+    target: ModelTarget, status: int, retry_after: bytes | None, raw: bytes
+) -> UpstreamError:
     message = raw.decode("utf-8", "replace")
     try:
         error = orjson.loads(raw).get("error")
@@ -108,16 +145,16 @@ def _status_error(target: ModelTarget, resp: aiohttp.ClientResponse, raw: bytes)
     return UpstreamError(
         "status",
         redact(str(message), target.api_key),
-        status=resp.status,
-        retry_after=parse_retry_after(resp.headers.get("retry-after")),
+        status=status,
+        retry_after=parse_retry_after(retry_after.decode("latin-1") if retry_after else None),
     )
 
 
-def _transport_error(exc: BaseException) -> UpstreamError:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+def _transport_error(exc: http1.HTTPError) -> UpstreamError:
+    # Connect and timeout messages stay generic: the upstream's address is not the client's
+    # business. Protocol messages say what was wrong with the response, which helps them.
+    if isinstance(exc, http1.Timeout):
         return UpstreamError("timeout", "upstream did not answer in time")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, http1.ConnectError):
         return UpstreamError("connect", "could not connect to the upstream")
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return UpstreamError("protocol", "upstream closed the connection mid-response")
-    return UpstreamError("connect", f"upstream connection failed ({type(exc).__name__})")
+    return UpstreamError("protocol", str(exc))

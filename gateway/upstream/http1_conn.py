@@ -1,0 +1,252 @@
+"""One HTTP/1.1 client connection, and the client's errors; gateway/upstream/http1.py is the
+interface. A connection is an asyncio Protocol feeding httptools, carrying one exchange at a
+time; whoever waits on it sleeps on one future, woken by the parser's callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+if TYPE_CHECKING:
+    from gateway.upstream.http1_pool import Pool
+
+RawHeaders = list[tuple[bytes, bytes]]
+# A streaming consumer this far behind pauses the socket rather than buffer without bound.
+_HIGH_WATER = 256 * 1024
+
+
+class HTTPError(Exception):
+    """Any failure of the HTTP client."""
+
+
+class ConnectError(HTTPError):
+    """No connection could be made (refused, unresolvable, TLS handshake, bad URL)."""
+
+
+class Timeout(HTTPError):
+    """Connecting, waiting for a pooled connection, a read or the whole exchange took too long."""
+
+
+class ProtocolError(HTTPError):
+    """The response was malformed, or the connection ended before the response did."""
+
+
+class Stale(ProtocolError):
+    """The connection closed before any byte of the response: the server never took it up."""
+
+
+def expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
+class Connection(asyncio.Protocol):
+    """One socket to one origin. The parser's callbacks (on_*) fill in the current exchange."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.reused = False
+        self.idle = False
+        self.idle_since = 0.0
+        self._dead = False
+        self._lost: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
+        self._paused = False
+        self._active = False
+        # One parser for the connection's life: a reused connection is always at a message
+        # boundary, where llhttp is ready for the next response.
+        self._parser = httptools.HttpResponseParser(self)
+        self._begin(streaming=False)
+
+    def _begin(self, streaming: bool) -> None:
+        self._streaming = streaming
+        self._body: list[bytes] = []
+        self._buffered = 0
+        self._started = False  # a byte of the response arrived: a retry is no longer safe
+        self._interim = False
+        self._framed = False  # Content-Length or chunked; otherwise the body ends at EOF
+        self._keep_alive = False
+        self._headers_done = False
+        self.status = 0
+        self.headers: RawHeaders = []
+        self.complete = False
+        self.error: HTTPError | None = None
+
+    @property
+    def reusable(self) -> bool:
+        return self.complete and self._keep_alive and self.usable
+
+    @property
+    def usable(self) -> bool:
+        return not self._dead and self.transport is not None and not self.transport.is_closing()
+
+    async def exchange(self, data: bytes, deadline: float, read_timeout: float | None) -> None:
+        """Write a request; wait for the whole response, or for its head when streaming."""
+        if not self.usable:  # closed by the server between connecting and this write
+            raise Stale("upstream closed the connection before the request")
+        self._begin(streaming=read_timeout is not None)
+        self._active = True
+        assert self.transport is not None
+        self.transport.write(data)
+        while not (self.complete or (self._streaming and self._headers_done)):
+            if self.error is not None:
+                raise self.error
+            await self._wait(deadline, read_timeout)
+
+    async def next_chunk(self, deadline: float, read_timeout: float) -> bytes:
+        """The body received since the last call; b"" once the body has ended."""
+        while not self._body:
+            if self.error is not None:
+                raise self.error
+            if self.complete:
+                return b""
+            await self._wait(deadline, read_timeout)
+        # Data that keeps coming never waits, so the total budget is checked here as well.
+        if not self.complete and self._loop.time() >= deadline:
+            raise Timeout("upstream did not finish in time")
+        return self.take_body()
+
+    def take_body(self) -> bytes:
+        body, self._body, self._buffered = self._body, [], 0
+        self._resume()
+        return body[0] if len(body) == 1 else b"".join(body)
+
+    def _resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()  # uvloop raises on a closed transport
+
+    async def _wait(self, deadline: float, read_timeout: float | None) -> None:
+        # A bare future and timer: cheaper than asyncio.timeout() or wait_for() per wait.
+        loop = self._loop
+        if read_timeout is not None:
+            deadline = min(deadline, loop.time() + read_timeout)
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_at(deadline, expire, waiter)
+        try:
+            if not await waiter:
+                raise Timeout("upstream did not answer in time")
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    def _fail(self, error: HTTPError) -> None:
+        if not self.complete and self.error is None:
+            self.error = error
+            self._wake()
+        self.close()
+
+    def finish(self) -> None:
+        """The exchange is over: whatever the server sends from now on is out of turn."""
+        self._active = False
+        self._body, self._buffered = [], 0
+        self._resume()  # an idle connection must read, or it would never see the server's EOF
+
+    def close(self) -> None:
+        self._pool.discard(self)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()  # no flushing or TLS goodbye: we want it gone now
+
+    async def wait_closed(self) -> None:
+        self.close()
+        if not self._dead and self.transport is not None:
+            self._lost = self._loop.create_future()
+            await self._lost
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._active:
+            # Nothing was asked; a server talking out of turn can't be trusted with a request.
+            self.close()
+            return
+        self._started = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(ProtocolError("upstream tried to switch protocols"))
+        except httptools.HttpParserError as exc:
+            ours = exc.__context__  # what one of our callbacks raised to stop the parser
+            if not isinstance(ours, ProtocolError):
+                ours = ProtocolError(f"upstream sent a malformed response ({exc})")
+            self._fail(ours)
+
+    def eof_received(self) -> None:
+        return None  # the transport closes itself; connection_lost decides what EOF meant
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._dead = True
+        self._pool.discard(self)
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        if not self._active or self.complete:
+            return
+        if not self._started:
+            self._fail(Stale("upstream closed the connection before answering"))
+        elif self._headers_done and not self._framed:
+            self.complete = True  # a body without a length ends where the connection does
+            self._wake()
+        else:
+            self._fail(ProtocolError("upstream closed the connection mid-response"))
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            # More after the response: the server is out of step. Stop parsing (the complete
+            # response stands) and close, so no later request reads this one's leftovers.
+            raise ProtocolError("upstream sent more than one response")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        self.headers.append((name, value))
+        if name == b"content-length" or (
+            name == b"transfer-encoding" and b"chunked" in value.lower()
+        ):
+            self._framed = True
+        elif name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            # We send accept-encoding: identity and pass bodies on as they are.
+            raise ProtocolError("upstream sent an encoded body it was not asked for")
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # interim (103 Early Hints...): the real response follows
+            self._interim = True
+            self.headers = []
+            self._framed = False
+            return
+        self.status = status
+        self._keep_alive = self._parser.should_keep_alive()
+        self._headers_done = True
+        if self._streaming:
+            self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        if self._streaming:
+            self._buffered += len(body)
+            if self._buffered > _HIGH_WATER and not self._paused:
+                self._paused = True
+                assert self.transport is not None
+                self.transport.pause_reading()
+            self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+        elif not self.complete and self.error is None:
+            self.complete = True
+            self._wake()

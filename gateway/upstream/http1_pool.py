@@ -1,0 +1,123 @@
+"""The HTTP/1.1 client's keep-alive pool for one origin (gateway/upstream/http1.py is the
+interface): bounded, most recently used connection first, idle ones expire."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+
+from gateway.upstream.http1_conn import ConnectError, Connection, Timeout, expire
+
+
+class Pool:
+    """Keep-alive connections to one origin: at most `limit` open, the most recent reused first."""
+
+    def __init__(
+        self,
+        origin: tuple[str, str, int],
+        tls: ssl.SSLContext | None,
+        limit: int,
+        expiry: float,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.origin = origin
+        self._tls = tls
+        self._limit = limit
+        self._expiry = expiry
+        self._idle: deque[Connection] = deque()
+        self._open: set[Connection] = set()
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._closed = False
+
+    async def acquire(self, deadline: float, connect_timeout: float, fresh: bool) -> Connection:
+        while True:
+            if not fresh:
+                conn = self._take_idle()
+                if conn is not None:
+                    return conn
+            elif len(self._open) >= self._limit and self._idle:
+                self._idle[0].close()  # make room: a fresh connection was asked for
+            if len(self._open) < self._limit:
+                return await self._connect(deadline, connect_timeout)
+            await self._wait_for_slot(deadline)
+
+    def release(self, conn: Connection) -> None:
+        conn.finish()
+        if conn.reusable and not self._closed:
+            conn.idle, conn.idle_since = True, self.loop.time()
+            self._idle.append(conn)
+            self._wake_one()
+        else:
+            conn.close()
+
+    def discard(self, conn: Connection) -> None:
+        if conn in self._open:
+            self._open.remove(conn)
+            if conn.idle:
+                conn.idle = False
+                self._idle.remove(conn)
+            self._wake_one()
+
+    async def close(self) -> None:
+        self._closed = True
+        await asyncio.gather(*(conn.wait_closed() for conn in list(self._open)))
+
+    def _take_idle(self) -> Connection | None:
+        idle, oldest = self._idle, self.loop.time() - self._expiry
+        while idle and idle[0].idle_since < oldest:
+            idle[0].close()
+        while idle:
+            conn = idle.pop()
+            conn.idle = False
+            if conn.usable:
+                conn.reused = True
+                return conn
+            conn.close()
+        return None
+
+    async def _connect(self, deadline: float, connect_timeout: float) -> Connection:
+        conn = Connection(self)
+        self._open.add(conn)
+        _, host, port = self.origin
+        timeout = min(connect_timeout, deadline - self.loop.time())
+        try:
+            async with asyncio.timeout(timeout):
+                await self.loop.create_connection(
+                    lambda: conn,
+                    host,
+                    port,
+                    ssl=self._tls,
+                    server_hostname=host if self._tls else None,
+                )
+        except TimeoutError:
+            self.discard(conn)
+            raise Timeout(f"connecting to {host}:{port} took too long") from None
+        except OSError as exc:  # refused, unreachable, DNS (gaierror), TLS (SSLError)
+            self.discard(conn)
+            raise ConnectError(f"could not connect to {host}:{port} ({exc})") from exc
+        except BaseException:
+            self.discard(conn)
+            raise
+        return conn
+
+    async def _wait_for_slot(self, deadline: float) -> None:
+        waiter = self.loop.create_future()
+        self._waiters.append(waiter)
+        timer = self.loop.call_at(deadline, expire, waiter)
+        try:
+            if not await waiter:
+                raise Timeout("no connection to the upstream came free in time")
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self._wake_one()  # woken, then cancelled: pass the free slot on
+            raise
+        finally:
+            timer.cancel()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                return

@@ -1,0 +1,286 @@
+"""The HTTP/1.1 client's connection handling: stale keep-alive connections, early stops,
+cancellation, timeouts, refused connections and TLS, against scripted loopback servers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.upstream import http1
+from gateway.upstream.http1 import Client, ConnectError, ProtocolError, Timeout
+from tests.scripted_server import (
+    CHUNKED_HEAD,
+    Conn,
+    answer_all,
+    chunk,
+    get,
+    hang,
+    open_stream,
+    response,
+    run,
+    scripted,
+)
+from tests.servers import free_port
+
+
+async def answer_then_drop_the_next(conn: Conn) -> None:
+    """The first connection answers once, then takes the next request and closes unanswered
+    (a keep-alive connection the server timed out just as it was reused); later ones answer."""
+    if conn.index == 0:
+        await conn.read_request()
+        await conn.send(response())
+        await conn.read_request()
+        return
+    await answer_all(conn)
+
+
+@run
+async def test_a_stale_keep_alive_connection_is_retried_on_a_fresh_one() -> None:
+    async with scripted(answer_then_drop_the_next) as server:
+        client = Client()
+        assert (await get(client, server.url())).status == 200
+        assert (await get(client, server.url())).status == 200
+        await client.close()
+    assert server.connections == 2
+    assert len(server.requests) == 3  # the second request went twice
+
+
+@run
+async def test_a_stale_stream_is_retried_too() -> None:
+    async with scripted(answer_then_drop_the_next) as server:
+        client = Client()
+        assert (await get(client, server.url())).status == 200
+        stream = await open_stream(client, server.url())
+        assert await stream.read() == b"hello"
+        await client.close()
+    assert server.connections == 2
+
+
+@run
+async def test_the_retry_happens_once_only() -> None:
+    async def drop_all_but_the_first(conn: Conn) -> None:
+        if conn.index == 0:
+            await conn.read_request()
+            await conn.send(response())
+        await conn.read_request()
+
+    async with scripted(drop_all_but_the_first) as server:
+        client = Client()
+        await get(client, server.url())
+        with pytest.raises(ProtocolError):
+            await get(client, server.url())
+        with pytest.raises(ProtocolError):  # a fresh connection closed unanswered: no retry
+            await get(client, server.url())
+        await client.close()
+    assert server.connections == 3
+
+
+@run
+async def test_no_retry_once_a_byte_of_the_response_arrived() -> None:
+    async def half_answer_the_second(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(response())
+        await conn.read_request()
+        await conn.send(b"HTTP/1.1 200 OK\r\n")
+
+    async with scripted(half_answer_the_second) as server:
+        client = Client()
+        await get(client, server.url())
+        with pytest.raises(ProtocolError):
+            await get(client, server.url())
+        await client.close()
+    assert len(server.requests) == 2
+
+
+@run
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    async def answer_once(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(response())
+
+    async with scripted(answer_once) as server:
+        client = Client()
+        for _ in range(3):
+            assert (await get(client, server.url())).status == 200
+            await asyncio.sleep(0.05)  # the server's FIN arrives while the connection is idle
+        await client.close()
+    assert (server.connections, len(server.requests)) == (3, 3)  # no stale retries needed
+
+
+@run
+async def test_a_stream_stopped_early_closes_its_connection() -> None:
+    async def endless(conn: Conn) -> None:
+        if await conn.read_request() is None:
+            return
+        await conn.send(CHUNKED_HEAD)
+        while True:
+            await conn.send(chunk(b"data: x\n\n"))
+            await asyncio.sleep(0.01)
+
+    async with scripted(endless) as server:
+        client = Client()
+        stream = await open_stream(client, server.url())
+        assert await anext(stream) == b"data: x\n\n"
+        stream.close()
+        stream = await open_stream(client, server.url())
+        await anext(stream)
+        stream.close()
+        await client.close()
+    assert server.connections == 2
+
+
+@run
+async def test_a_cancelled_request_frees_its_connection() -> None:
+    async def hang_first(conn: Conn) -> None:
+        await (hang(conn) if conn.index == 0 else answer_all(conn))
+
+    async with scripted(hang_first) as server:
+        client = Client(max_connections=1)
+        task = asyncio.create_task(get(client, server.url()))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert (await get(client, server.url(), total=1)).status == 200
+        await client.close()
+    assert server.connections == 2
+
+
+@run
+async def test_a_server_that_never_answers_times_out() -> None:
+    async with scripted(hang) as server:
+        client = Client()
+        started = time.monotonic()
+        with pytest.raises(Timeout):
+            await get(client, server.url(), total=0.2)
+        assert time.monotonic() - started < 1
+        await client.close()
+
+
+@run
+async def test_a_stream_times_out_between_chunks_and_in_total() -> None:
+    async def trickle(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(CHUNKED_HEAD + chunk(b"data: a\n\n"))
+        while conn.index == 1:  # the second keeps sending, just never finishes
+            await asyncio.sleep(0.005)
+            await conn.send(chunk(b"data: b\n\n"))
+        await asyncio.sleep(3600)
+
+    async with scripted(trickle) as server:
+        client = Client()
+        stream = await open_stream(client, server.url(), read=0.2)
+        assert await anext(stream) == b"data: a\n\n"
+        with pytest.raises(Timeout):
+            await anext(stream)
+        with pytest.raises(Timeout):
+            async with asyncio.timeout(2):  # were the total not kept, this would run forever
+                async for _ in await open_stream(client, server.url(), read=1, total=0.3):
+                    await asyncio.sleep(0.02)  # slower than the server: chunks always wait
+        await client.close()
+
+
+@run
+async def test_connection_refused_is_a_connect_error() -> None:
+    client = Client()
+    with pytest.raises(ConnectError):
+        await get(client, f"http://127.0.0.1:{free_port()}/v1")
+    with pytest.raises(ConnectError):
+        await get(client, "ftp://127.0.0.1/v1")
+    await client.close()
+
+
+@run
+async def test_plain_http_never_loads_the_ca_bundle() -> None:
+    http1._tls_context.cache_clear()
+    async with scripted(answer_all) as server:
+        client = Client()
+        await get(client, server.url())
+        await client.close()
+    assert http1._tls_context.cache_info().currsize == 0
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@run
+async def test_tls_is_verified_and_then_spoken(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    async with scripted(answer_all, tls=server_tls) as server:
+        untrusting = Client()
+        with pytest.raises(ConnectError):  # the system's CAs don't know this certificate
+            await get(untrusting, server.url())
+        await untrusting.close()
+        client = Client(tls=ssl.create_default_context(cafile=str(cert)))
+        assert (await get(client, server.url())).body == b"hello"
+        assert (await get(client, server.url())).body == b"hello"
+        await client.close()
+    assert server.connections == 1  # one kept-alive; a failed handshake never reaches it
+
+
+@run
+async def test_close_waits_for_its_sockets() -> None:
+    async with scripted(answer_all) as server:
+        client = Client()
+        await asyncio.gather(*(get(client, server.url()) for _ in range(4)))
+        await client.close()
+        await asyncio.sleep(0.05)
+        assert server.client_closed == server.connections
+
+
+@run
+async def test_a_slow_reader_pauses_the_socket_and_still_gets_every_byte() -> None:
+    payload = bytes(range(256)) * 8192  # 2 MiB: well past the buffer's high-water mark
+
+    async def big(conn: Conn) -> None:
+        while await conn.read_request() is not None:
+            await conn.send(response(payload))
+
+    async with scripted(big) as server:
+        client = Client()
+        stream = await open_stream(client, server.url())
+        received = []
+        async for piece in stream:
+            received.append(piece)
+            await asyncio.sleep(0.002)
+        assert b"".join(received) == payload
+        assert max(map(len, received)) <= 512 * 1024  # high-water mark plus one socket read
+        stream = await open_stream(client, server.url())  # the same connection, reused
+        await anext(stream)
+        stream.close()  # stopped early: that one is closed
+        assert (await get(client, server.url())).body == payload
+        await client.close()
+    assert server.connections == 2
+
+
+@run
+async def test_a_server_that_hangs_up_at_once_is_a_protocol_error() -> None:
+    async def hang_up(conn: Conn) -> None:
+        return
+
+    async with scripted(hang_up) as server:
+        client = Client()
+        for _ in range(3):
+            with pytest.raises(ProtocolError):
+                await get(client, server.url(), total=2)
+            await asyncio.sleep(0.01)  # and once with the server's FIN already in
+        await client.close()
