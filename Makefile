@@ -2,7 +2,7 @@
 VENV := .venv/bin
 LOCAL_MODEL := $(VENV)/python scripts/local_model.py
 
-.PHONY: setup run test lint local-model stop-local-model bench bench-vs-litellm bench-classify clean
+.PHONY: setup services run test lint local-model stop-local-model bench bench-vs-litellm bench-classify clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,9 +11,13 @@ run: setup
 	@$(LOCAL_MODEL) start
 	exec $(VENV)/floorgate serve
 
-test: setup lint
+test: services setup lint
 	@$(LOCAL_MODEL) start
 	$(VENV)/pytest
+
+# System packages the tests use, and Redis on 127.0.0.1:6379.
+services:
+	@bash scripts/services.sh
 
 lint: setup
 	$(VENV)/ruff check gateway tests bench scripts

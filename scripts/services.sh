@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# What the test suite needs from the system: Debian packages (installed when missing, as root)
+# and a Redis server on 127.0.0.1:6379 (started when none answers). A no-op when all is there.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v wrk >/dev/null || need+=(wrk)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(build-essential)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "services: missing ${need[*]}; install them (Debian: apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "services: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "services: starting redis on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 50); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
