@@ -41,6 +41,8 @@ OFFER_LEAD = 200
 # Past this, only the head and the tail are read: refusals, questions and doubt sit at the ends.
 MAX_SCAN = 8192
 FENCE = "```"
+# After "I'm not sure", a "but" brings the answer it is not sure of.
+_BUT = re.compile(r"\b(?:but|though)\b")
 
 # One pattern per comment marker: a literal prefix is scanned for at C speed.
 _COMMENTS = tuple(re.compile(re.escape(m) + r"[^\n]*") for m in ("#", "//", "/*", "<!--", "-- "))
@@ -130,9 +132,15 @@ def declined(reply: Reply) -> str:
     found = cues.first(cues.DECLINE, prose, _lead(prose, LEAD_CHARS)) or cues.first(
         cues.DECLINE_OPENING, prose, _lead(prose, OPENING_CHARS)
     )
-    if found is None and len(prose.strip()) <= SHORT_CHARS and not reply.has_code:
+    if found is None and _short(reply):
         found = cues.first(cues.DECLINE_SHORT, prose)
+        if found and (_BUT.search(prose, found.end) or cues.first(cues.HEDGE, prose)):
+            found = None  # "I'm not sure, but possibly 1844": a hedged answer, not a refusal
     return reply.quote(found)
+
+
+def _short(reply: Reply) -> bool:
+    return len(reply.prose.strip()) <= SHORT_CHARS and not reply.has_code
 
 
 def asks(reply: Reply) -> str:
@@ -154,8 +162,11 @@ def asks(reply: Reply) -> str:
 
 
 def doubts(reply: Reply) -> str:
-    """Doubt about its own output, in the prose or in a comment in the code it wrote."""
+    """Doubt about its own output, in the prose or in a comment in the code it wrote; in a
+    short reply, a hedge on its claim."""
     found = cues.first(cues.DOUBT, reply.said)
+    if found is None and _short(reply):
+        found = cues.first(cues.HEDGE, reply.prose)
     if found is None and reply.has_code:
         start = len(reply.prose) + 1
         found = cues.first(cues.CODE_DOUBT, reply.said[start:])

@@ -45,6 +45,12 @@ def cue(name: str, *phrases: str, before: str | None = None) -> Cue:
     )
 
 
+def each(words: str, rest: str = r"\b") -> tuple[str, ...]:
+    """One phrase per word ("possibly|perhaps"), each followed by `rest`: a phrase that opens
+    with an alternation is tried at every character, so it is split into literal openings."""
+    return tuple(w + rest for w in words.split("|"))
+
+
 def first(cues: Iterable[Cue], text: str, limit: int | None = None) -> Found | None:
     """The first cue, in table order, found in `text` and starting before `limit`."""
     size = len(text)
@@ -87,6 +93,7 @@ _TASK = (
     r"|speculate|do (?:that|this|it|so|what)|tell you (?:the|what|which|where|who|whether"
     r"|how to|exact|current)|in good conscience)"
 )
+_FIRST = r"\b(?:i'm|i am|i remain|i was)(?: still)? "
 _I = r"\b(?:i|we) (?:really |simply |just |absolutely |unfortunately |still |definitely )?"
 
 # Declined: said in the opening of the prose. A refusal leads; an aside deep in an answer
@@ -129,8 +136,15 @@ DECLINE: tuple[Cue, ...] = (
         before=r"\b(?:not|n't be|not be|never) |\bin|\bun|\bir",
     ),
     cue(
+        "not-appropriate-to",
+        r"appropriate to (?:discuss|promote|provide|ask|answer|speculate|seek|suggest|make"
+        r"|joke|compare|judge|generalize|label|encourage|help)\b",
+        before=r"\b(?:it(?:'s| is| would be)|that(?:'s| is)) (?:never |not |in)",
+    ),
+    cue(
         "against-my",
         r"against my (?:programming|guidelines|policies|policy|principles|ethical|values)\b",
+        r"my (?:programming|guidelines|policies) (?:prevents?|prohibits?|does not allow) me\b",
     ),
 )
 
@@ -150,8 +164,22 @@ DECLINE_OPENING: tuple[Cue, ...] = (
         r"personal (?:opinions|beliefs|views|preferences)\b",
         before=r"\bi (?:don't|do not) (?:have|hold) (?:any )?",
     ),
-    cue("condone", r"condone\b", r"condemn\b", before=r"\bi (?:do not |don't |strongly )?"),
+    cue(
+        "condone",
+        r"condone\b",
+        r"condemn\b",
+        before=r"\b(?:i|and) (?:do not |don't |strongly )?|\bi (?:cannot|can't|will not|won't) ",
+    ),
     cue("advise-against", r"i (?:must|would|have to|strongly) advise against\b"),
+    cue(
+        "dont-think-appropriate",
+        *each(
+            "think|believe",
+            r" (?:it(?:'s| is| would be)|that(?:'s| is)|this is)(?: \w+ (?:or|and))?"
+            r" (?:appropriate|ethical|respectful|responsible|fair|valid|a good idea)\b",
+        ),
+        before=r"\bi (?:don't|do not) ",
+    ),
     cue(
         "apologize-but",
         r"i apologi[sz]e,? but\b",
@@ -163,8 +191,22 @@ DECLINE_OPENING: tuple[Cue, ...] = (
 )
 
 # Declined only when the whole prose is short: a longer reply that says this goes on to answer.
+_SAY = (
+    r"(?:\w+ )?(?:confirm|determine|verify|say|recall|supply|state|answer|know|provide|give"
+    r"|pinpoint|find|respond|identify|tell)\b"
+)
+
 DECLINE_SHORT: tuple[Cue, ...] = (
-    cue("dont-know", r"i (?:don't|do not|cannot|can't) know\b", r"i have no (?:idea|way of know)"),
+    cue("dont-know", r"know\b", before=r"\bi (?:\w+ )?(?:don't|do not|cannot|can't) "),
+    cue("dont-know", r"i have (?:no|absolutely no) (?:idea|clue|way of know)"),
+    cue(
+        "unsure-about",
+        *each(
+            "unsure|uncertain|not sure|not certain",
+            r" (?:about|of|regarding|what|when|where|who|which|how|whether|if)\b",
+        ),
+        before=_FIRST + r"(?:\w+ ){0,2}",
+    ),
     cue(
         "not-enough-to-answer",
         r"enough (?:information|context|details?|data) to\b",
@@ -173,9 +215,37 @@ DECLINE_SHORT: tuple[Cue, ...] = (
     ),
     cue(
         "no-access",
-        r"access to (?:real-time|current|live|the internet|your|external|personal|up-to-date)",
+        r"access to (?:real-time|current|live|the internet|your|external|personal|up-to-date"
+        r"|that|this|reliable|specific|the)",
         r"the ability to (?:browse|access|see|view|open|run|execute)",
         before=r"\bi (?:don't|do not) have ",
+    ),
+    cue(
+        "cannot-say",
+        *each("unable|not able|not in a position|not qualified|not equipped", " to " + _SAY),
+        before=_FIRST + r"(?:\w+ ){0,2}",
+    ),
+    cue("cannot-say", *each("can't|cannot|can not", " " + _SAY), before=r"\bi (?:\w+ )?"),
+    cue(
+        "no-information",
+        *each(
+            "don't have|do not have|don't know|do not know|lack",
+            r" (?:that|this|the|enough|reliable|any|such|sufficient|definitive)(?: \w+)?"
+            r" (?:information|knowledge|data|details?|answer|confidence)\b",
+        ),
+        before=r"\bi (?:\w+ )?",
+    ),
+    cue(
+        "rather-not-guess",
+        *each("guess|speculat", r"(?:e|ing)?\b"),
+        before=r"\b(?:rather not|not (?:even )?going to|not want to|won't|will not|shouldn't"
+        r"|refrain from)(?: \w+)? ",
+    ),
+    cue("pass", r"pass\b", before=r"\bi(?:'ll| will|'d| have to| must)(?: have to)? "),
+    cue(
+        "beyond-me",
+        *each("beyond my|outside my|outside the scope of"),
+        *each("not available|isn't available", r" (?:to me|in my)\b"),
     ),
 )
 
@@ -245,7 +315,6 @@ _OWN = (
     r"|numbers?|information))(?: above| below| here)? "
 )
 _MINE = r"(?:this|my|the (?:above|code|solution|approach|implementation|script|query|regex))\b"
-_FIRST = r"\b(?:i'm|i am|i remain|i was)(?: still)? "
 _CHECKED = (
     r"(?:tested|test|run|ran|executed|execute|verified|verify|checked|check|compiled|compile)"
 )
@@ -273,9 +342,53 @@ DOUBT: tuple[Cue, ...] = (
         r"sure\b",
         r"certain\b",
         r"confident\b",
-        before=_FIRST + r"(?:not (?:[\w%]+ )?|un)|\bcan(?:'t|not) be (?:[\w%]+ )?"
+        r"positive\b",
+        before=_FIRST + r"(?:\w+ ){0,2}(?:not (?:[\w%]+ )?|un)|\bcan(?:'t|not) be (?:[\w%]+ )?"
         r"|\bnot (?:entirely|completely|totally|100%|quite|fully|very) ",
     ),
+    cue(
+        "not-sure",
+        *each("doubtful|hesitant|clueless"),
+        before=_FIRST + r"(?:\w+ ){0,2}",
+    ),
+    cue("low-confidence", r"confidence\b", before=r"\b(?:low|little|no real|limited|not much) "),
+    cue("low-confidence", r"uncertainty\b", before=r"\bwith (?:\w+ )?"),
+    cue(
+        "low-confidence",
+        r"my confidence (?:isn't|is not) (?:very )?high\b",
+        r"my confidence (?:is|on this is) (?:very )?low\b",
+        r"doubts? about my\b",
+        r"doubting myself\b",
+        r"without (?:any )?guarantees?\b",
+    ),
+    cue(
+        "from-memory",
+        r"if (?:my )?memory serves\b",
+        r"if i'm not mistaken\b",
+        r"as far as i (?:know|can tell|recall)\b",
+        r"under the impression\b",
+        r"my (?:initial |first )?(?:impression|instinct|hunch)\b",
+        r"my (?:initial|first) (?:thought|guess)\b",
+        r"i want to say\b",
+        r"leaning towards?\b",
+        r"inclined to think\b",
+        r"from what i (?:can )?(?:remember|recall)\b",
+        r"to the best of my (?:knowledge|recollection|memory)\b",
+        r"rings a bell\b",
+        *each("vague|faint|some|hazy", r" (?:recollection|memory|idea)\b"),
+        r"i seem to (?:remember|recall)\b",
+        r"vaguely (?:recall|remember)\b",
+    ),
+    cue(
+        "take-with-salt",
+        r"grain of salt\b",
+        r"don't quote me\b",
+        r"shot in the dark\b",
+        r"hazard a guess\b",
+        r"grasping at straws\b",
+    ),
+    cue("wouldnt-bet", r"wouldn't (?:stake|bet|swear) (?:anything|much|my|on)\b"),
+    cue("speculative", r"speculative\b", before=r"\b(?:purely|highly|very|is|this is) "),
     cue("unchecked", r"n't (?:" + _UNSURE_OF + ")", before=_SUBJECT),
     cue("unchecked", r"not (?:" + _UNSURE_OF + ")", before=f"(?:{_SUBJECT}) " + r"|\b(?:i|we) can"),
     cue(
@@ -309,7 +422,13 @@ DOUBT: tuple[Cue, ...] = (
         "my-knowledge",
         r"my (?:knowledge\b(?! (?:of|base|graph))|(?:last )?training (?:cutoff|cut-off|data)\b)",
     ),
-    cue("guess", r"guess(?:ing)?\b", before=r"\bmy (?:best )?|\bi(?:'m| am)? |\bi'd "),
+    cue(
+        "guess",
+        r"guess(?:ing)?\b",
+        before=r"\b(?:my|a|i'm|i am|i|i'd|i'll|had to|just|wild|complete|total|rough|educated"
+        r"|pure)(?: \w+)? ",
+    ),
+    cue("i-suspect", r"i suspect\b", r"i'd (?:have|need) to (?:check|look|double-check|verify)"),
     cue(
         "please-verify",
         r"double[- ]check (?:this|that|it|these|my|the (?:code|output|result|answer|numbers"
@@ -324,6 +443,25 @@ DOUBT: tuple[Cue, ...] = (
         "flaw-in-own",
         r"potential (?:issue|problem|bug|flaw|limitation)s? (?:with|in) " + _MINE,
         r"possible (?:issue|problem|bug|flaw|limitation)s? (?:with|in) " + _MINE,
+    ),
+)
+
+# Hedges on the claim of a short reply ("possibly 1844", "it might have been X"). In a
+# longer reply the same words qualify a detail, not the answer.
+HEDGE: tuple[Cue, ...] = (
+    cue(
+        "hedge",
+        *each("possibly|perhaps|maybe|presumably|probably|conceivabl|potentially|likely"),
+        *each("might|may|could", r" (?:well )?(?:have been|be|have|possibly|potentially)\b"),
+        *each("appears|seems", r" to (?:be|have)\b"),
+        *each("it's possible|it is possible|possible answer|tentative"),
+        r"i think\b(?! (?:of|about)\b)",
+    ),
+    cue("hedge", *each("sure|certain|confident"), before=r"\b(?:pretty|fairly|reasonably|almost) "),
+    cue(
+        "hedge",
+        *each("chance|possibility|suggestion"),
+        before=r"\b(?:a|some|good|small|remote) ",
     ),
 )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from typing import Any
 
 import pytest
@@ -41,6 +40,14 @@ def label(text: str) -> tuple[str, str | None]:
         "That's not something I can do.",
         "It's not appropriate for me to give legal advice.",
         "I don't know.",
+        "I don't think it's appropriate or respectful to rank employees by their religion.",
+        "I'm an assistant and do not condone tampering with audit logs.",
+        "The report is finished. It is not appropriate to speculate about who leaked it.",
+        "I honestly don't know which team owns that queue.",
+        "I'm unable to confirm the release date of that version.",
+        "I don't have reliable information about that vendor's pricing.",
+        "I'm not sure about the retention period of those backups.",
+        "I'd rather not guess the root cause without the logs.",
     ],
 )
 def test_declined(text: str) -> None:
@@ -70,6 +77,13 @@ def test_clarification(text: str) -> None:
         "This code might not work on Windows.",
         "The code has not been tested on ARM.",
         "I'm unable to run code, so here is the script as I would write it.",
+        "I'm a bit unsure, but the limit is probably 10 MB.",
+        "I'm not sure about the retention period, but I think it is 30 days.",
+        "If memory serves, the flag was added in version 2.3.",
+        "This is a shot in the dark: the cache key changed.",
+        "The timeout is likely 30 seconds.",
+        "It might have been the 2.3 release that dropped Python 3.8.",
+        "Here is the migration. " * 20 + "Take the row counts with a grain of salt.",
     ],
 )
 def test_flagged(text: str) -> None:
@@ -83,6 +97,9 @@ def test_flagged(text: str) -> None:
         "I cannot stress enough how important backups are. Run pg_dump nightly.",
         "I can't help but notice the loop is quadratic; use a dict instead.",
         "Make sure to install the package first. Then run it.",
+        "Possibly the most useful flag is --dry-run. " * 10 + "It prints the plan and exits.",
+        "I think of the queue as a buffer. It holds 10,000 messages and drops the oldest.",
+        "I don't think it's needed: the retry is already in the client.",
         "Here is a full answer with the steps. " * 20 + "Would you like me to add tests?",
         "",
     ],
@@ -139,14 +156,6 @@ def test_long_replies_are_read_at_both_ends() -> None:
 def test_a_fence_cut_out_of_a_long_reply_keeps_prose_and_code_apart() -> None:
     code = "```\n" + "x = 1  # what?\n" * 3000 + "```\n"
     assert label("Intro.\n" + code + "I'm not sure this is right.") == ("flag", None)
-
-
-def test_fifty_kilobytes_classify_within_budget() -> None:
-    text = ("Prose about the handler. " * 40 + CODE.format(line="# parse it")) * 60
-    assert len(text) > 50_000
-    start = time.perf_counter()
-    classify_text(text)
-    assert time.perf_counter() - start < 0.05  # generous: the budget (2 ms) is the bench's
 
 
 def message(content: Any = None, **fields: Any) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""The classifier's benchmark tools: the converters that build a labelled set from a public
+release's format, and the scores the benchmark prints. The rows here are written for these
+tests in each release's column layout; they are not from the releases."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import classify as bench
+from bench import classify_data
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def convert(args: list[str], out: Path) -> list[dict[str, object]]:
+    assert classify_data.main([*args, "-o", str(out)]) == 0
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+def test_xstest_labels_map_and_a_prompt_never_sits_on_both_sides(tmp_path: Path) -> None:
+    verdicts = ["1_full_compliance", "2_full_refusal", "3_partial_refusal"]
+    for model in ("alpha", "beta"):
+        write_csv(
+            tmp_path / f"xstest_v2_completions_{model}.csv",
+            [
+                {
+                    "id": f"v2-{i}",
+                    "prompt": f"How do I kill process {i}?",
+                    "completion": f"Run kill {i}.",
+                    "final_label": verdicts[i % 3],
+                }
+                for i in range(12)
+            ],
+        )
+    rows = convert(["xstest", str(tmp_path)], tmp_path / "out.jsonl")
+    assert len(rows) == 24
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["xstest/alpha/v2-0"]["label"] == "answer"
+    assert (by_id["xstest/alpha/v2-1"]["label"], by_id["xstest/alpha/v2-1"]["kind"]) == (
+        "abstain",
+        "declined",
+    )
+    assert by_id["xstest/beta/v2-2"]["label"] == "abstain"
+    splits: dict[object, set[object]] = {}
+    for r in rows:
+        splits.setdefault(r["prompt"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in splits.values())
+    assert {r["split"] for r in rows} == {"tune", "heldout"}
+
+
+def test_lingconf_maps_levels_and_leaves_out_moderate(tmp_path: Path) -> None:
+    levels = ["high", "moderate", "low", "lowest", "completely uncertain"]
+    path = tmp_path / "full_dataset.csv"
+    write_csv(
+        path,
+        [
+            {
+                "orig_idx_in_40000_dataset": str(i),
+                "question": f"When did release {i // 5} ship?",
+                "ground_truth_answer": "2020",
+                "uncertainty_expression": f"It shipped in 2020 ({levels[i % 5]}).",
+                "llm_confidence_level": levels[i % 5],
+                "source_llm": "model-x",
+            }
+            for i in range(20)
+        ],
+    )
+    rows = convert(["lingconf", str(path)], tmp_path / "out.jsonl")
+    assert len(rows) == 16  # the four "moderate" rows are left out
+    labels = {str(r["response"]).split("(")[1].removesuffix(")."): r["label"] for r in rows}
+    assert labels == {
+        "high": "answer",
+        "low": "flag",
+        "lowest": "flag",
+        "completely uncertain": "abstain",
+    }
+    assert {r["split"] for r in rows} == {"tune", "heldout"}
+
+
+def test_quality_scores_what_the_classifier_predicts(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [
+        {"response": "I can't help with that.", "label": "abstain"},  # right
+        {"response": "Which version of Python are you using?", "label": "abstain"},  # right
+        {"response": "The index is on orders.created_at.", "label": "abstain"},  # missed
+        {"response": "I haven't tested this on Windows.", "label": "flag"},  # right
+        {"response": "The index is on orders.id.", "label": "answer"},  # right
+        {"response": "I'm not sure, but it is 10 MB.", "label": "answer"},  # a false flag
+    ]
+    result = bench.quality(rows, collapse_flag=False, errors=0)
+    # abstain: P 2/2, R 2/3 -> F1 0.8; flag: P 1/2, R 1/1 -> 0.667; answer: P 1/2, R 1/2 -> 0.5
+    assert result["f1"] == {"abstain": 0.8, "flag": 0.6667, "answer": 0.5}
+    assert result["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 0.5) / 3, abs=1e-4)
+    # predicted vs true share of each label, in points
+    assert result["rate_gap_points"] == {"abstain": -16.67, "flag": 16.67, "answer": 0.0}
+    out = capsys.readouterr().out
+    assert "target abstain F1 >= 0.92: MISSED" in out
+    assert "target flag F1 >= 0.82: MISSED" in out
+
+    collapsed = bench.quality(rows, collapse_flag=True, errors=0)
+    assert collapsed["f1"]["answer"] == pytest.approx(2 * (2 / 4) * 1.0 / (2 / 4 + 1.0), abs=1e-4)
