@@ -4,7 +4,9 @@ A cue is one or more phrases, each a regex that begins with a literal word, plus
 come just before the phrase ("i'm not " before "sure"). CPython's regex engine scans for a
 literal prefix at C speed and tries the rest only where it occurs, so a phrase costs about
 what `str.find` costs; a regex that begins with an alternation or `\b` is tried at every
-character and costs some twenty times more. Python code runs only where a phrase matched.
+character and costs some twenty times more. In a short reply, where the cost of a regex call
+outweighs its scan, a phrase whose literal opening is absent is skipped with one `in` test.
+Python code runs only where a phrase matched.
 
 Every pattern runs on lowercased text with typographic apostrophes made plain.
 """
@@ -21,12 +23,15 @@ BACK = 48
 SPAN = 160
 # At most this many matches of one phrase are tried: a pathological reply stays cheap.
 MAX_HITS = 32
+# Up to this length a phrase whose literal opening is absent is skipped with one `in` test,
+# cheaper than a regex call; past it the regex engine's own scan is the faster (measured).
+SKIP_ABSENT_CHARS = 512
 
 
 @dataclass(frozen=True, slots=True)
 class Cue:
     name: str
-    phrases: tuple[re.Pattern[str], ...]  # each begins with a literal word
+    phrases: tuple[tuple[str, re.Pattern[str]], ...]  # each with the literal it opens with
     before: re.Pattern[str] | None  # what must end right where the phrase starts, if anything
 
 
@@ -40,9 +45,21 @@ class Found:
 def cue(name: str, *phrases: str, before: str | None = None) -> Cue:
     return Cue(
         name,
-        tuple(re.compile(p) for p in phrases),
+        tuple((literal_opening(p), re.compile(p)) for p in phrases),
         re.compile(f"(?:{before})$") if before else None,
     )
+
+
+_META = frozenset("\\.^$*+?{}[]|()")
+_QUANTIFIERS = frozenset("*?{")
+
+
+def literal_opening(pattern: str) -> str:
+    """The plain text every match of `pattern` starts with ("doubt" for "doubts? about")."""
+    for i, char in enumerate(pattern):
+        if char in _META:
+            return pattern[: i - 1] if char in _QUANTIFIERS else pattern[:i]
+    return pattern
 
 
 def each(words: str, rest: str = r"\b") -> tuple[str, ...]:
@@ -56,9 +73,12 @@ def first(cues: Iterable[Cue], text: str, limit: int | None = None) -> Found | N
     size = len(text)
     end = size if limit is None or limit > size else limit
     stop = min(size, end + SPAN)
+    short = size <= SKIP_ABSENT_CHARS
     for c in cues:
-        for phrase in c.phrases:
-            m = phrase.search(text, 0, stop)  # the common case: one call, no match
+        for literal, phrase in c.phrases:
+            if short and literal not in text:  # the common case for a short reply
+                continue
+            m = phrase.search(text, 0, stop)
             if m is not None and m.start() < end:
                 found = _confirm(c, phrase, m, text, end, stop)
                 if found:
@@ -153,8 +173,10 @@ DECLINE: tuple[Cue, ...] = (
 DECLINE_OPENING: tuple[Cue, ...] = (
     cue(
         "not-appropriate",
-        r"(?:not|never) (?:\w+ (?:or|and) )?(?:appropriate|ethical|safe|acceptable|okay"
-        r"|responsible)\b",
+        *each(
+            "not|never",
+            r" (?:\w+ (?:or|and) )?(?:appropriate|ethical|safe|acceptable|okay|responsible)\b",
+        ),
         r"not (?:accurate|fair) (?:or|and) (?:appropriate|fair|respectful)\b",
         before=r"^\s*(?:i don't think |i do not think )?(?:it(?:'s| is)|that(?:'s| is)|this is"
         r"|it would(?:n't| not) be) ",
@@ -170,7 +192,7 @@ DECLINE_OPENING: tuple[Cue, ...] = (
         r"condemn\b",
         before=r"\b(?:i|and) (?:do not |don't |strongly )?|\bi (?:cannot|can't|will not|won't) ",
     ),
-    cue("advise-against", r"i (?:must|would|have to|strongly) advise against\b"),
+    cue("advise-against", r"advise against\b", before=r"\bi (?:must|would|have to|strongly) "),
     cue(
         "dont-think-appropriate",
         *each(
@@ -263,8 +285,7 @@ ASK_STRONG: tuple[Cue, ...] = (
     ),
     cue(
         "please-share",
-        r"p(?:rovide|aste|ost)\b",
-        r"s(?:hare|end|how me)\b",
+        *each("provide|paste|post|share|send|show me"),
         r"tell me\b",
         r"confirm\b",
         r"give me\b",
@@ -363,7 +384,7 @@ DOUBT: tuple[Cue, ...] = (
     ),
     cue(
         "from-memory",
-        r"if (?:my )?memory serves\b",
+        *each("if memory serves|if my memory serves"),
         r"if i'm not mistaken\b",
         r"as far as i (?:know|can tell|recall)\b",
         r"under the impression\b",
@@ -397,7 +418,9 @@ DOUBT: tuple[Cue, ...] = (
         before=r"\b(?:i'm|i am|we're|we are|i was) (?:currently )?",
     ),
     cue(
-        "unchecked", r"un(?:tested|verified)\b", r"without (?:testing|running|verifying) (?:it|th)"
+        "unchecked",
+        *each("untested|unverified"),
+        r"without (?:testing|running|verifying) (?:it|th)",
     ),
     cue("assumes", r"assuming (?:that |you\b|your |the |this |a |an |it )"),
     cue(

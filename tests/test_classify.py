@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gateway import cues
 from gateway.classify import (
     ABSTAIN_TOOL,
     FLAG_TOOL,
@@ -272,3 +273,23 @@ def test_the_classify_command(capsys: pytest.CaptureFixture[str], monkeypatch: A
     monkeypatch.setattr("sys.stdin", io.StringIO('{"response": "Which one do you mean?"}\n'))
     assert cli.main(["classify"]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "clarification"
+
+
+def test_every_phrase_opens_with_a_literal_word() -> None:
+    # What keeps classification within its budget: the regex engine scans for a literal
+    # opening at C speed, and a short reply skips a phrase whose opening is absent.
+    assert cues.literal_opening(r"doubts? about my\b") == "doubt"
+    assert cues.literal_opening(r"i'm sorry,? but\b") == "i'm sorry"
+    assert cues.literal_opening(r"(?:a|b) c") == ""
+    tables = [
+        v for v in vars(cues).values() if isinstance(v, tuple) and v and isinstance(v[0], cues.Cue)
+    ]
+    assert len(tables) >= 8
+    short = [
+        (c.name, phrase.pattern)
+        for table in tables
+        for c in table
+        for literal, phrase in c.phrases
+        if len(literal) < 3
+    ]
+    assert short == []
