@@ -101,6 +101,7 @@ def test_flagged(text: str) -> None:
         "Possibly the most useful flag is --dry-run. " * 10 + "It prints the plan and exits.",
         "I think of the queue as a buffer. It holds 10,000 messages and drops the oldest.",
         "I don't think it's needed: the retry is already in the client.",
+        "You may have to restart the service after the upgrade.",
         "Here is a full answer with the steps. " * 20 + "Would you like me to add tests?",
         "",
     ],
