@@ -475,7 +475,9 @@ HEDGE: tuple[Cue, ...] = (
     cue(
         "hedge",
         *each("possibly|perhaps|maybe|presumably|probably|conceivabl|potentially|likely"),
-        *each("might|may|could", r" (?:well )?(?:have been|be|have(?! to\b)|possibly|potentially)\b"),
+        *each(
+            "might|may|could", r" (?:well )?(?:have been|be|have(?! to\b)|possibly|potentially)\b"
+        ),
         *each("appears|seems", r" to (?:be|have)\b"),
         *each("it's possible|it is possible|possible answer|tentative"),
         r"i think\b(?! (?:of|about)\b)",
