@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -61,6 +62,9 @@ def create_app(
             runtime.transports.litellm()  # pay litellm's import before the first request
         # The price table is 3 MB of JSON: read it beside serving, not before.
         prices = asyncio.get_running_loop().run_in_executor(None, runtime.prices.load)
+        # Then move everything loaded so far (modules, policy, prices) out of the collector's
+        # reach: a full collection that scans it all stalls the event loop for tens of ms.
+        prices.add_done_callback(lambda _: gc.freeze())
         async with reloader.running(settings.policy_poll_s, sighup), runtime.background():
             yield
         await prices

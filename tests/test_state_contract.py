@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -235,3 +236,20 @@ def test_an_unreachable_redis_fails_fast_as_store_unavailable() -> None:
 def test_gate_windows_fit_what_the_stores_keep() -> None:
     assert Window.model_fields["seconds"].metadata[-1].le == MAX_WINDOW_S
     assert Window.model_fields["count"].metadata[-1].le == MAX_WINDOW_COUNT
+
+
+def test_the_memory_ledger_gives_the_garbage_collector_nothing_to_walk() -> None:
+    # A full collection walks every tracked object while the event loop waits; the embedded
+    # ledger holds up to a million records, so they must not be tracked ones.
+    async def scenario(store: Store) -> None:
+        await store.write([record(0)])
+        gc.collect()
+        before = len(gc.get_objects())
+        await store.write([record(i, abstained=i % 3 == 0) for i in range(1, 20_001)])
+        await store.add_feedback([feedback(record(5), "merged")])
+        gc.collect()
+        assert len(gc.get_objects()) - before < 100
+        [found] = await store.lookup(["req-5"])
+        assert found is not None and found.request_id == "req-5"
+
+    run("memory", scenario)

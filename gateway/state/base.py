@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Literal, Protocol, get_args
+from typing import Literal, NamedTuple, Protocol, get_args
 
 Outcome = Literal["merged", "merged_with_edits", "rejected", "escaped_defect"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
@@ -48,9 +48,9 @@ class StoreUnavailable(Exception):
     """The store could not be reached or did not answer in time; nothing was recorded."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One answered request, as feedback hours later is attributed to it."""
+class Record(NamedTuple):
+    """One answered request, as feedback hours later is attributed to it. A named tuple, so
+    that the in-memory store can keep it as a plain one (see MemoryStore)."""
 
     request_id: str
     workflow: str

@@ -9,7 +9,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from gateway.state.base import (
     CODE_OF_OUTCOME,
@@ -35,17 +34,16 @@ BucketKey = tuple[str, str, int, int]  # (route, model, width, start)
 TTL_BY_WIDTH = {MINUTE: MINUTE_BUCKET_TTL_S, HOUR: HOUR_BUCKET_TTL_S}
 
 
-@dataclass(slots=True)
-class _Entry:
-    record: Record
-    outcomes: dict[Outcome, tuple[float, str | None]] = field(default_factory=dict)
-
-
 class MemoryStore:
     def __init__(self, retention_s: float, max_records: int = 1_000_000) -> None:
         self.retention_s = retention_s
         self.max_records = max_records
-        self._records: dict[str, _Entry] = {}  # insertion order is answer order
+        # Records as plain tuples, in answer order. The collector stops tracking a plain tuple of
+        # plain values (not a subclass of tuple): a million tracked records would make each full
+        # collection stall the event loop for a quarter of a second.
+        self._records: dict[str, tuple[object, ...]] = {}
+        # Outcomes reported per request id: only the few records that got feedback have any.
+        self._outcomes: dict[str, dict[Outcome, tuple[float, str | None]]] = {}
         self._buckets: dict[BucketKey, ByWorkflow] = {}
         self._answers: dict[tuple[str, str], deque[Entry]] = {}
         self._feedback: dict[tuple[str, str], deque[Entry]] = {}
@@ -57,7 +55,7 @@ class MemoryStore:
         for record in records:
             if record.request_id in self._records:
                 continue
-            self._records[record.request_id] = _Entry(record)
+            self._records[record.request_id] = tuple(record)
             self._count(record.route, record.model, record.workflow, record.time, _names(record))
             self._recent(self._answers, record, (record.time, record.code, record.workflow))
             written += 1
@@ -81,18 +79,19 @@ class MemoryStore:
         return None
 
     def _live(self, request_id: str, now: float) -> Record | None:
-        entry = self._records.get(request_id)
-        if entry is None or entry.record.time + self.retention_s <= now:
+        row = self._records.get(request_id)
+        if row is None:
             return None
-        return entry.record
+        record = Record._make(row)
+        return record if record.time + self.retention_s > now else None
 
     def _add_one(self, item: Feedback, record: Record) -> Result:
         if self._live(item.request_id, item.time) is None:
             return "not_found"
-        entry = self._records[item.request_id]
-        if item.outcome in entry.outcomes:
+        outcomes = self._outcomes.setdefault(item.request_id, {})
+        if item.outcome in outcomes:
             return "duplicate"
-        entry.outcomes[item.outcome] = (item.time, item.note)
+        outcomes[item.outcome] = (item.time, item.note)
         self._count(record.route, record.model, record.workflow, item.time, (item.outcome,))
         entry_ = (item.time, CODE_OF_OUTCOME[item.outcome], record.workflow)
         self._recent(self._feedback, record, entry_)
@@ -132,7 +131,7 @@ class MemoryStore:
         """Expire what Redis would: old records, old buckets; and cap the record count."""
         records = self._records
         while records:
-            oldest = next(iter(records.values())).record
+            oldest = Record._make(next(iter(records.values())))
             if oldest.time + self.retention_s > now and len(records) <= self.max_records:
                 break
             if len(records) > self.max_records and not self._warned_full:
@@ -143,6 +142,7 @@ class MemoryStore:
                     self.max_records,
                 )
             del records[oldest.request_id]
+            self._outcomes.pop(oldest.request_id, None)
         if now < self._next_purge:
             return
         self._next_purge = now + MINUTE
