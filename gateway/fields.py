@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.chat_shape import check_chat_shapes
 from gateway.errors import BadRequest
 
 CHAT_FIELDS = frozenset(
@@ -44,7 +45,8 @@ _SCHEMA_KEYS = frozenset({"parameters", "schema", "input_schema"})
 
 
 def check_chat_body(body: dict[str, Any]) -> None:
-    """Refuse steering fields anywhere and unknown fields at the top; name the field."""
+    """Refuse steering fields anywhere, unknown fields at the top and malformed ones; name the
+    field."""
     for name in body:
         if name in STEERING_FIELDS:
             raise _steering(name)
@@ -60,6 +62,7 @@ def check_chat_body(body: dict[str, Any]) -> None:
             "'messages' is required: a non-empty list of chat messages.", param="messages"
         )
     _check_nested(body)
+    check_chat_shapes(body)
 
 
 def _steering(path: str) -> BadRequest:

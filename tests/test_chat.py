@@ -218,3 +218,65 @@ def test_unknown_path_is_an_openai_shaped_404(gateway: str) -> None:
     response = httpx.get(f"{gateway}/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    ("change", "param", "words"),
+    [
+        ({"temperature": "hot"}, "temperature", "expected a number, but got a string"),
+        ({"temperature": 3}, "temperature", "expected a value <= 2"),
+        ({"n": 0}, "n", "expected a value >= 1"),
+        ({"max_tokens": -5}, "max_tokens", "expected a value >= 1"),
+        ({"max_tokens": True}, "max_tokens", "expected an integer, but got a boolean"),
+        ({"stream": "yes"}, "stream", "expected a boolean"),
+        ({"stop": [1, 2]}, "stop", "a string or an array of strings"),
+        ({"tools": [{"type": "function"}]}, "tools[0].function", "Missing required"),
+        ({"tool_choice": "always"}, "tool_choice", "'none', 'auto', 'required'"),
+        ({"stream_options": {"include_usage": True}}, "stream_options", "only allowed when"),
+        ({"messages": ["hi"]}, "messages[0]", "expected an object, but got a string"),
+        ({"messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role", "'wizard'"),
+        ({"messages": [{"content": "x"}]}, "messages[0].role", "Missing required"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content", "Missing required"),
+        ({"messages": [{"role": "user", "content": 7}]}, "messages[0].content", "got a number"),
+        (
+            {"messages": [{"role": "user", "content": [{"text": "x"}]}]},
+            "messages[0].content[0]",
+            "'type'",
+        ),
+        ({"messages": [{"role": "tool", "content": "42"}]}, "messages[0].tool_call_id", "Missing"),
+    ],
+)
+def test_a_malformed_request_is_refused_by_name_before_any_model_is_called(
+    client: openai.OpenAI,
+    upstream: FakeUpstream,
+    change: dict[str, object],
+    param: str,
+    words: str,
+) -> None:
+    calls = len(upstream.received)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="workflow/deploy-pipeline", messages=USER, extra_body=change
+        )
+    assert info.value.status_code == 400
+    assert isinstance(info.value.body, dict)
+    assert (info.value.body["type"], info.value.body["param"]) == ("invalid_request_error", param)
+    assert words in info.value.message
+    assert len(upstream.received) == calls  # no model was asked
+
+
+def test_optional_fields_may_be_null_and_assistant_turns_may_carry_only_tool_calls(
+    client: openai.OpenAI,
+) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [
+        *USER,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "ok"}]},
+    ]
+    completion = client.chat.completions.create(
+        model="workflow/deploy-pipeline",
+        messages=messages,  # type: ignore[arg-type]
+        extra_body={"temperature": None, "stop": None, "tools": None, "seed": 7},
+    )
+    assert completion.choices[0].message.content == "fake answer"
