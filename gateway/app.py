@@ -54,12 +54,11 @@ def create_app(
     """`sighup`: reload the policy on SIGHUP (only in the main thread, as `floorgate serve`)."""
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the series
     runtime = Runtime.build(settings, registry)
-    reloader = PolicyReloader(runtime.policies, runtime.metrics)
+    reloader = PolicyReloader(runtime.policies, runtime.metrics, runtime.prepare)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime.policies.current.needs_litellm:
-            runtime.transports.litellm()  # pay litellm's import before the first request
+        runtime.prepare(runtime.policies.current)
         # The price table is 3 MB of JSON: read it beside serving, not before.
         prices = asyncio.get_running_loop().run_in_executor(None, runtime.prices.load)
         # Then move everything loaded so far (modules, policy, prices) out of the collector's

@@ -11,25 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from gateway.metrics import Metrics
+from gateway.policy.compiled import Policy
 from gateway.policy.store import PolicyStore, Reload
 
 log = logging.getLogger("floorgate.policy")
 
 
 class PolicyReloader:
-    def __init__(self, store: PolicyStore, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: PolicyStore,
+        metrics: Metrics,
+        prepare: Callable[[Policy], None] | None = None,
+    ) -> None:
         self.store = store
         self.metrics = metrics
+        self.prepare = prepare  # run on the new policy in the reload's thread, before the swap
         self._lock = asyncio.Lock()  # one reload at a time, whatever triggered it
         self._pending: set[asyncio.Task[Reload]] = set()
 
     async def reload(self, trigger: str) -> Reload:
         async with self._lock:
-            outcome = await asyncio.to_thread(self.store.reload)
+            outcome = await asyncio.to_thread(self.store.reload, self.prepare)
         self._record(outcome, trigger)
         return outcome
 

@@ -16,7 +16,7 @@ from gateway.gates import Gates
 from gateway.keys import KeyRing
 from gateway.ledger import Ledger
 from gateway.metrics import Metrics
-from gateway.policy.compiled import ModelTarget
+from gateway.policy.compiled import ModelTarget, Policy
 from gateway.policy.store import PolicyStore
 from gateway.pricing import PriceTable
 from gateway.selection import Health
@@ -74,6 +74,13 @@ class Runtime:
         runtime = cls(settings, policies, keys, metrics)
         metrics.policy_loaded(policies.current.name, policies.current.version)
         return runtime
+
+    def prepare(self, policy: Policy) -> None:
+        """Ready what a policy needs before it serves: litellm's import takes seconds, and
+        paid by a first request it would hold up every request on the event loop. Called
+        at startup and, for a reload, in the reload's thread before the swap."""
+        if policy.needs_litellm:
+            self.transports.litellm()
 
     def used(self, call: Answered, target: ModelTarget, data: Mapping[str, Any]) -> None:
         """Count the tokens a response reports, and what they are estimated to cost."""

@@ -15,9 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.policy.compiled import Policy
 from gateway.policy.loader import load_policy
+from gateway.policy.store import PolicyStore
 from tests.fake_upstream import FakeUpstream
 from tests.policy_gateway import (
+    POLICY,
     VERSION,
     chat,
     edited,
@@ -149,3 +152,41 @@ def _ready_version(client: httpx.Client) -> str | None:
         return None
     version: str = response.json()["policy_version"]
     return version
+
+
+def test_a_reload_readies_what_the_new_policy_needs_before_it_serves(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY.replace("__UPSTREAM__", "http://127.0.0.1:9/v1"))
+    store = PolicyStore.open(tmp_path)
+    old = store.current.version
+    seen: list[tuple[str, str]] = []
+
+    def prepare(policy: Policy) -> None:
+        seen.append((policy.version, store.current.version))
+
+    replace(path, edited(path.read_text()))
+    outcome = store.reload(prepare)
+    assert outcome.result == "success"
+    # Called with the new policy while the old one still served.
+    assert seen == [(outcome.policy.version, old)]
+    assert store.current.version == outcome.policy.version
+
+
+def test_a_reload_that_brings_a_litellm_model_imports_litellm_before_the_swap(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_text(upstream))
+    with own_gateway(tmp_path) as (client, app):
+        assert not app.runtime.policies.current.needs_litellm
+        assert not app.runtime.transports.litellm_ready
+        old = chat(client, "bulk-summarization").headers[VERSION]
+        text = edited(path.read_text()).replace(
+            'fast: {provider: openai_compatible, model: ok, api_base: "',
+            'fast: {provider: openai, transport: litellm, model: ok, api_base: "',
+        )
+        replace(path, text)
+        after = wait_for(lambda: new_version(client, old))
+        assert app.runtime.policies.current.needs_litellm
+        assert app.runtime.transports.litellm_ready  # by the first request, not during it
+        assert after.status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -64,14 +65,17 @@ class PolicyStore:
         """True when the files differ from what the last load (good or bad) read."""
         return fingerprint(self.path) != self.seen
 
-    def reload(self) -> Reload:
-        """Load the files again; swap only if the new policy is sound, tests included."""
+    def reload(self, prepare: Callable[[Policy], None] | None = None) -> Reload:
+        """Load the files again; swap only if the new policy is sound, tests included.
+        `prepare` gets the new policy first, to ready what it needs before it serves."""
         self.seen = fingerprint(self.path)
         previous = self.current
         try:
             policy = load_policy(self.path)
         except (PolicyError, PolicyReadError) as exc:
             return Reload("failure", previous, previous, exc)
+        if prepare is not None:
+            prepare(policy)
         # Same text, same version; swap all the same so the models' env is read afresh.
         self.current = policy
         self.loaded_at = time.time()

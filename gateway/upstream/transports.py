@@ -17,6 +17,11 @@ class Transports:
             return self.direct
         return self.litellm()
 
+    @property
+    def litellm_ready(self) -> bool:
+        """True once litellm is imported: a model that needs it costs no import wait."""
+        return self._litellm is not None
+
     def litellm(self) -> Transport:
         """Import litellm on first need: it takes seconds, and many policies never need it."""
         if self._litellm is None:
