@@ -36,6 +36,7 @@ class Floorgate:
         endpoints = OpenAIEndpoints(runtime)
         self.hot: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): endpoints.chat_completions,
+            ("POST", "/v1/embeddings"): endpoints.embeddings,
             ("GET", "/v1/models"): endpoints.models,
         }
 

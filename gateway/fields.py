@@ -24,6 +24,8 @@ CHAT_FIELDS = frozenset(
     }
 )  # fmt: skip
 
+EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+
 # Only the gateway decides where a call goes and with which credentials.
 STEERING_FIELDS = frozenset(
     {
@@ -47,22 +49,32 @@ _SCHEMA_KEYS = frozenset({"parameters", "schema", "input_schema"})
 def check_chat_body(body: dict[str, Any]) -> None:
     """Refuse steering fields anywhere, unknown fields at the top and malformed ones; name the
     field."""
-    for name in body:
-        if name in STEERING_FIELDS:
-            raise _steering(name)
-        if name not in CHAT_FIELDS:
-            raise BadRequest(
-                f"Unsupported parameter '{name}': Floorgate forwards only OpenAI chat "
-                "completion fields. Remove it from the request.",
-                param=name,
-                code="unsupported_parameter",
-            )
+    _check_top(body, CHAT_FIELDS, "chat completion")
     if "messages" not in body or not isinstance(body["messages"], list) or not body["messages"]:
         raise BadRequest(
             "'messages' is required: a non-empty list of chat messages.", param="messages"
         )
     _check_nested(body)
     check_chat_shapes(body)
+
+
+def check_embeddings_body(body: dict[str, Any]) -> None:
+    """As check_chat_body, for an embeddings request."""
+    _check_top(body, EMBEDDING_FIELDS, "embeddings")
+    _check_nested(body)
+
+
+def _check_top(body: dict[str, Any], allowed: frozenset[str], kind: str) -> None:
+    for name in body:
+        if name in STEERING_FIELDS:
+            raise _steering(name)
+        if name not in allowed:
+            raise BadRequest(
+                f"Unsupported parameter '{name}': Floorgate forwards only OpenAI {kind} "
+                "fields. Remove it from the request.",
+                param=name,
+                code="unsupported_parameter",
+            )
 
 
 def _steering(path: str) -> BadRequest:

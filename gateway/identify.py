@@ -49,7 +49,8 @@ def parse_model_field(policy: Policy, value: object) -> ModelField:
         return ModelField(workflow=value[len(WORKFLOW_PREFIX) :])
     if value.startswith(ROUTE_PREFIX) and value[len(ROUTE_PREFIX) :] in policy.spec.routes:
         return ModelField(route=value[len(ROUTE_PREFIX) :])
-    if policy.spec.expose_models and value in policy.models:
+    target = policy.models.get(value) if policy.spec.expose_models else None
+    if target is not None and target.spec.serves == "chat":
         return ModelField(model=value)
     raise ModelNotFound(
         f"The model '{value}' does not exist. Use workflow/<name>, route/<name> or a model "
@@ -60,7 +61,7 @@ def parse_model_field(policy: Policy, value: object) -> ModelField:
 
 def identify(policy: Policy, caller: Caller, header: str | None, body: dict[str, Any]) -> Identity:
     field = parse_model_field(policy, body.get("model"))
-    requested = caller.bound or _requested_workflow(caller, header, body, field)
+    requested = caller.bound or requested_workflow(caller, header, body, field.workflow)
     declared = requested is not None and requested in policy.decisions
     workflow = requested if requested is not None and declared else policy.spec.default_workflow
     decision = policy.decisions[workflow]
@@ -70,12 +71,13 @@ def identify(policy: Policy, caller: Caller, header: str | None, body: dict[str,
     return Identity(workflow, requested, decision, route, field.model)
 
 
-def _requested_workflow(
-    caller: Caller, header: str | None, body: dict[str, Any], field: ModelField
+def requested_workflow(
+    caller: Caller, header: str | None, body: dict[str, Any], from_model: str | None
 ) -> str | None:
+    """The workflow the request names (header, metadata, model), if the key may use it."""
     metadata = body.get("metadata")
     from_metadata = metadata.get("workflow") if isinstance(metadata, dict) else None
-    for name in (header, from_metadata, field.workflow):
+    for name in (header, from_metadata, from_model):
         if name:
             if not isinstance(name, str):
                 raise BadRequest("metadata.workflow must be a string.", param="metadata.workflow")

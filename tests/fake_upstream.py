@@ -13,6 +13,9 @@ the request's `model`:
   cut                       a stream (or body) cut off mid-way, with no [DONE]
   midfail                   like cut, after two content chunks
 
+POST /v1/embeddings answers a 3-dimensional vector per input, and honours status:<code>,
+flaky:<k>, hang, slow:<s> and malformed the same way.
+
 GET /_requests lists the last 200 requests it received (path, headers, body);
 DELETE /_requests forgets them and resets the flaky counters.
 Run it alone with `python tests/fake_upstream.py --port 0 --port-file PATH`: the chosen port
@@ -181,6 +184,17 @@ class FakeUpstream:
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
+        behaviour, _, arg = str(body.get("model", "ok")).partition(":")
+        if behaviour == "flaky":
+            seen = self.counters[body["model"]] = self.counters.get(body["model"], 0) + 1
+            behaviour, arg = ("status", "500") if seen <= int(arg) else ("ok", "")
+        if behaviour == "status":
+            return _error(int(arg))
+        if behaviour in ("hang", "slow"):
+            await asyncio.sleep(3600 if behaviour == "hang" else float(arg))
+        if behaviour == "malformed":
+            cut_short = b'{"object": "list", "data": ['
+            return web.Response(body=cut_short, content_type="application/json")
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
         data = [

@@ -84,6 +84,13 @@ def test_unknown_trait_and_pool_model_are_rejected(tmp_path: Path) -> None:
     )
 
 
+def test_a_route_cannot_pool_an_embedding_model(tmp_path: Path) -> None:
+    path = broken(tmp_path, "    local-fast:\n", "    local-fast:\n      serves: embeddings\n")
+    [problem] = problems(path)
+    assert problem.startswith(f"{path}:{line_of(path, 'pool: [local-fast]')}:")
+    assert "model 'local-fast', which serves embeddings" in problem
+
+
 def test_inline_secret_is_rejected(tmp_path: Path) -> None:
     path = broken(tmp_path, "model: smollm2\n", "model: smollm2\n      api_key: sk-live-123\n")
     [problem] = problems(path)

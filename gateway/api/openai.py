@@ -20,6 +20,7 @@ from gateway.api.asgi import (
 )
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
+from gateway.embeddings import EmbeddingCall, embedding_models, plan_embeddings
 from gateway.errors import GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE, UNKNOWN
@@ -91,6 +92,40 @@ class OpenAIEndpoints:
         rt.metrics.timing(answered.workflow, answered.route, target.name, overhead_s, None)
         return target.name
 
+    async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = self.rt
+        started = time.perf_counter()
+        request_id = new_request_id()
+        call: EmbeddingCall | None = None
+        status = 200
+        rt.metrics.in_flight.inc()
+        try:
+            raw = await read_body(receive, rt.settings.max_body_bytes)
+            call = plan_embeddings(
+                rt,
+                request_id,
+                header(scope, b"authorization"),
+                header(scope, b"x-floorgate-workflow"),
+                raw,
+            )
+            reply = await rt.failover.embed(call.target, call.body)
+            await send_response(send, 200, reply.body, call.headers())
+            rt.used(call.answered(), call.target, reply.data)
+        except GatewayError as err:
+            status = err.status
+            headers = call.headers() if call else _error_headers(request_id, None)
+            await send_error(send, err, headers)
+        except Exception:  # the top-level handler: log it, answer 500, keep serving
+            log.exception("request %s failed", request_id)
+            status = 500
+            with suppress(RuntimeError):
+                await send_error(send, INTERNAL, _error_headers(request_id, None))
+        finally:
+            rt.metrics.in_flight.dec()
+            workflow, model = (call.workflow, call.target.name) if call else (UNKNOWN, NONE)
+            elapsed = time.perf_counter() - started
+            rt.metrics.request(workflow, NONE, model, status, False, elapsed)
+
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         try:
@@ -102,7 +137,8 @@ class OpenAIEndpoints:
         names = [WORKFLOW_PREFIX + w for w in policy.spec.workflows if caller.may_use(w)]
         names += [ROUTE_PREFIX + r for r in policy.spec.routes]
         if policy.spec.expose_models:
-            names += list(policy.models)
+            names += [n for n, t in policy.models.items() if t.spec.serves == "chat"]
+        names += embedding_models(policy)  # named by every embeddings request
         created = int(time.time())
         data = [{"id": n, "object": "model", "created": created, "owned_by": "floorgate"}
                 for n in names]  # fmt: skip

@@ -213,6 +213,12 @@ def _check_references(spec: Spec) -> Iterator[Problem]:
                     f"route '{route}' pools model '{model}', which is not defined; "
                     "define it under spec.models",
                 )
+            elif spec.models[model].serves != "chat":
+                yield Problem(
+                    ("spec", "routes", route, "pool", i),
+                    f"route '{route}' pools model '{model}', which serves embeddings; routes "
+                    "pool chat models, and clients name embedding models directly",
+                )
     for name, workflow in spec.workflows.items():
         for trait in workflow.traits:
             if trait not in spec.traits:

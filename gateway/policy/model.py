@@ -126,6 +126,10 @@ class ModelSpec(Strict):
     hosted_vllm, llamacpp) are called directly."""
     model: str
     """The model name the provider knows it by."""
+    serves: Literal["chat", "embeddings"] = "chat"
+    """Chat completions, from the pools of routes; or embeddings, for /v1/embeddings requests
+    that name this model. Embedding models never fall back to one another: their vectors
+    are not comparable."""
     api_base: str | None = None
     api_key: SecretRef | None = None
     transport: Literal["auto", "direct", "litellm"] = "auto"

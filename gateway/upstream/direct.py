@@ -33,7 +33,7 @@ class DirectTransport:
     def __init__(self, max_connections: int = 512) -> None:
         self._max_connections = max_connections
         self._client: http1.Client | None = None
-        # (api_base, api_key) -> the URL and headers for it: built once, not on every request.
+        # (api_base, api_key) -> its base URL and headers: built once, not on every request.
         self._endpoints: dict[tuple[str | None, str | None], tuple[str, http1.RawHeaders]] = {}
 
     def _http(self) -> http1.Client:
@@ -53,16 +53,24 @@ class DirectTransport:
         if found is None:
             if len(self._endpoints) >= 256:  # only after many reloads that changed keys
                 self._endpoints.clear()
-            found = self._endpoints[key] = (_url(target), _headers(target))
+            found = self._endpoints[key] = (_base(target), _headers(target))
         return found
 
     async def complete(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        raw = await self._post(target, "/chat/completions", body)
+        return Reply(raw, _parse(raw, "choices", "a chat completion"))
+
+    async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        raw = await self._post(target, "/embeddings", body)
+        return Reply(raw, _parse(raw, "data", "a list of embeddings"))
+
+    async def _post(self, target: ModelTarget, path: str, body: dict[str, Any]) -> bytes:
         spec = target.spec
-        url, headers = self._endpoint(target)
+        base, headers = self._endpoint(target)
         try:
             resp = await self._http().request(
                 "POST",
-                url,
+                base + path,
                 wire_body(target, body),
                 headers,
                 connect_timeout=spec.connect_timeout_s,
@@ -72,15 +80,15 @@ class DirectTransport:
             raise _transport_error(exc) from exc
         if resp.status >= 400:
             raise _status_error(target, resp.status, resp.header(b"retry-after"), resp.body)
-        return Reply(resp.body, _parse_completion(resp.body))
+        return resp.body
 
     async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
         spec = target.spec
-        url, headers = self._endpoint(target)
+        base, headers = self._endpoint(target)
         try:
             resp = await self._http().stream(
                 "POST",
-                url,
+                base + "/chat/completions",
                 wire_body(target, body),
                 headers,
                 connect_timeout=spec.connect_timeout_s,
@@ -106,8 +114,8 @@ class DirectTransport:
             resp.close()
 
 
-def _url(target: ModelTarget) -> str:
-    return f"{(target.spec.api_base or '').rstrip('/')}/chat/completions"
+def _base(target: ModelTarget) -> str:
+    return (target.spec.api_base or "").rstrip("/")
 
 
 def _headers(target: ModelTarget) -> http1.RawHeaders:
@@ -123,13 +131,14 @@ def _media_type(value: bytes | None) -> str:
     return (value or b"").split(b";", 1)[0].strip().lower().decode("latin-1")
 
 
-def _parse_completion(raw: bytes) -> dict[str, Any]:
+def _parse(raw: bytes, items: str, what: str) -> dict[str, Any]:
+    """The upstream's JSON answer, which must be an object with a list under `items`."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise UpstreamError("protocol", "upstream returned malformed JSON") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-        raise UpstreamError("protocol", "upstream returned JSON that is not a chat completion")
+    if not isinstance(data, dict) or not isinstance(data.get(items), list):
+        raise UpstreamError("protocol", f"upstream returned JSON that is not {what}")
     return data
 
 

@@ -24,6 +24,7 @@ from gateway.upstream.base import Reply, Transport, UpstreamError
 
 T = TypeVar("T")
 MAX_BACKOFF_S = 2.0
+NO_ROUTE = "none"  # what the outcome reports for a call that no route made
 
 
 class Failover:
@@ -45,6 +46,15 @@ class Failover:
             return self._transport_for(target).complete(target, body)
 
         return await self._first_success(route, candidates, call)
+
+    async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        """Embeddings from one model, with its retries and no fallback: another model's
+        vectors would not be comparable with those the caller already holds."""
+
+        def call(target: ModelTarget) -> Awaitable[Reply]:
+            return self._transport_for(target).embed(target, body)
+
+        return (await self._first_success(NO_ROUTE, [target], call))[1]
 
     async def open_stream(
         self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]

@@ -26,14 +26,14 @@ litellm.drop_params = False
 _PRIVATE_FIELDS = ("metadata", "model")
 
 
-def _kwargs(target: ModelTarget, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+def _kwargs(target: ModelTarget, body: dict[str, Any], **options: Any) -> dict[str, Any]:
     spec = target.spec
     kwargs = {k: v for k, v in body.items() if k not in _PRIVATE_FIELDS}
     kwargs.update(
         model=f"{spec.provider}/{spec.model}",
-        stream=stream,
         timeout=spec.timeout_s,
         num_retries=0,  # retries and fallbacks are the gateway's, with one policy for both paths
+        **options,
         **target.params,
     )
     if spec.api_base:
@@ -47,6 +47,14 @@ class LitellmTransport:
     async def complete(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         try:
             response = await litellm.acompletion(**_kwargs(target, body, stream=False))
+        except Exception as exc:  # litellm raises many types; all are translated here
+            raise _translate(exc, target) from exc
+        data: dict[str, Any] = response.model_dump(exclude_none=True)
+        return Reply(orjson.dumps(data), data)
+
+    async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        try:
+            response = await litellm.aembedding(**_kwargs(target, body))
         except Exception as exc:  # litellm raises many types; all are translated here
             raise _translate(exc, target) from exc
         data: dict[str, Any] = response.model_dump(exclude_none=True)
