@@ -35,6 +35,9 @@ class EmbeddingCall:
     def answered(self) -> Answered:
         return Answered(self.request_id, self.workflow, NONE, self.target.name, self.policy.version)
 
+    def error_headers(self) -> Headers:
+        return self.headers()
+
     def headers(self) -> Headers:
         return [
             (b"x-floorgate-request-id", self.request_id.encode()),

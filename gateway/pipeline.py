@@ -13,6 +13,7 @@ from gateway.calibration import Contract, with_contract
 from gateway.errors import BadRequest
 from gateway.fields import check_chat_body
 from gateway.identify import Identity, identify
+from gateway.metrics import NONE
 from gateway.policy.compiled import ModelTarget, Policy
 from gateway.runtime import Answered, Runtime
 from gateway.selection import candidates
@@ -39,6 +40,9 @@ class Call:
         return Answered(
             self.request_id, identity.workflow, identity.route, model, self.policy.version
         )
+
+    def error_headers(self) -> Headers:
+        return self.headers(NONE)
 
     def headers(self, model: str) -> Headers:
         return [

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
@@ -20,7 +23,7 @@ from gateway.api.asgi import (
 )
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
-from gateway.embeddings import EmbeddingCall, embedding_models, plan_embeddings
+from gateway.embeddings import embedding_models, plan_embeddings
 from gateway.errors import GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE, UNKNOWN
@@ -37,40 +40,49 @@ class OpenAIEndpoints:
         self.rt = rt
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._exchange(scope, receive, send, self._chat)
+
+    async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._exchange(scope, receive, send, self._embed)
+
+    async def _exchange(self, scope: Scope, receive: Receive, send: Send, work: Work) -> None:
+        """What every endpoint shares: the in-flight gauge, the body, OpenAI-shaped errors (a
+        bug among them: logged, answered 500, serving goes on), and the request metrics."""
         rt = self.rt
-        started = time.perf_counter()
-        request_id = new_request_id()
-        call: Call | None = None
-        model, status = NONE, 200
+        ex = Exchange(new_request_id(), time.perf_counter())
         rt.metrics.in_flight.inc()
         try:
             raw = await read_body(receive, rt.settings.max_body_bytes)
-            call = plan_chat(
-                rt,
-                request_id,
-                header(scope, b"authorization"),
-                header(scope, b"x-floorgate-workflow"),
-                raw,
-            )
-            if call.stream:
-                model, status = await relay(rt, call, receive, send, started)
-            else:
-                model = await self._complete(call, send, started)
+            await work(ex, scope, receive, send, raw)
         except GatewayError as err:
-            status = err.status
-            await send_error(send, err, _error_headers(request_id, call))
+            ex.status = err.status
+            await send_error(send, err, ex.error_headers())
         except Exception:  # the top-level handler: log it, answer 500, keep serving
-            log.exception("request %s failed", request_id)
-            status = 500
+            log.exception("request %s failed", ex.request_id)
+            ex.status = 500
             with suppress(RuntimeError):  # the response may have started already
-                await send_error(send, INTERNAL, _error_headers(request_id, call))
+                await send_error(send, INTERNAL, ex.error_headers())
         finally:
             rt.metrics.in_flight.dec()
-            workflow, route = (
-                (call.identity.workflow, call.identity.route) if call else (UNKNOWN, NONE)
-            )
-            elapsed = time.perf_counter() - started
-            rt.metrics.request(workflow, route, model, status, bool(call and call.stream), elapsed)
+            elapsed = time.perf_counter() - ex.started
+            rt.metrics.request(ex.workflow, ex.route, ex.model, ex.status, ex.stream, elapsed)
+
+    async def _chat(
+        self, ex: Exchange, scope: Scope, receive: Receive, send: Send, raw: bytes
+    ) -> None:
+        rt = self.rt
+        call = plan_chat(
+            rt,
+            ex.request_id,
+            header(scope, b"authorization"),
+            header(scope, b"x-floorgate-workflow"),
+            raw,
+        )
+        ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
+        if call.stream:
+            ex.model, ex.status = await relay(rt, call, receive, send, ex.started)
+        else:
+            ex.model = await self._complete(call, send, ex.started)
 
     async def _complete(self, call: Call, send: Send, started: float) -> str:
         """A non-streamed completion; returns the name of the model that served it."""
@@ -92,46 +104,29 @@ class OpenAIEndpoints:
         rt.metrics.timing(answered.workflow, answered.route, target.name, overhead_s, None)
         return target.name
 
-    async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _embed(
+        self, ex: Exchange, scope: Scope, receive: Receive, send: Send, raw: bytes
+    ) -> None:
         rt = self.rt
-        started = time.perf_counter()
-        request_id = new_request_id()
-        call: EmbeddingCall | None = None
-        status = 200
-        rt.metrics.in_flight.inc()
-        try:
-            raw = await read_body(receive, rt.settings.max_body_bytes)
-            call = plan_embeddings(
-                rt,
-                request_id,
-                header(scope, b"authorization"),
-                header(scope, b"x-floorgate-workflow"),
-                raw,
-            )
-            reply = await rt.failover.embed(call.target, call.body)
-            await send_response(send, 200, reply.body, call.headers())
-            rt.used(call.answered(), call.target, reply.data)
-        except GatewayError as err:
-            status = err.status
-            headers = call.headers() if call else _error_headers(request_id, None)
-            await send_error(send, err, headers)
-        except Exception:  # the top-level handler: log it, answer 500, keep serving
-            log.exception("request %s failed", request_id)
-            status = 500
-            with suppress(RuntimeError):
-                await send_error(send, INTERNAL, _error_headers(request_id, None))
-        finally:
-            rt.metrics.in_flight.dec()
-            workflow, model = (call.workflow, call.target.name) if call else (UNKNOWN, NONE)
-            elapsed = time.perf_counter() - started
-            rt.metrics.request(workflow, NONE, model, status, False, elapsed)
+        call = plan_embeddings(
+            rt,
+            ex.request_id,
+            header(scope, b"authorization"),
+            header(scope, b"x-floorgate-workflow"),
+            raw,
+        )
+        ex.planned(call, call.workflow, NONE, False)
+        ex.model = call.target.name
+        reply = await rt.failover.embed(call.target, call.body)
+        await send_response(send, 200, reply.body, call.headers())
+        rt.used(call.answered(), call.target, reply.data)
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         try:
             caller = self.rt.keys.authenticate(header(scope, b"authorization"))
         except GatewayError as err:
-            await send_error(send, err, _error_headers(request_id, None))
+            await send_error(send, err, _error_headers(request_id))
             return
         policy = self.rt.policies.current
         names = [WORKFLOW_PREFIX + w for w in policy.spec.workflows if caller.may_use(w)]
@@ -146,6 +141,36 @@ class OpenAIEndpoints:
         await send_response(send, 200, body, [(b"x-floorgate-request-id", request_id.encode())])
 
 
+class Planned(Protocol):
+    def error_headers(self) -> Headers: ...
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request as its handler learns about it: the labels of its metrics, and what its
+    error response would carry."""
+
+    request_id: str
+    started: float
+    workflow: str = UNKNOWN
+    route: str = NONE
+    model: str = NONE
+    stream: bool = False
+    status: int = 200
+    call: Planned | None = None
+
+    def planned(self, call: Planned, workflow: str, route: str, stream: bool) -> None:
+        self.call, self.workflow, self.route, self.stream = call, workflow, route, stream
+
+    def error_headers(self) -> Headers:
+        if self.call is not None:
+            return self.call.error_headers()
+        return [(b"x-floorgate-request-id", self.request_id.encode())]
+
+
+Work = Callable[[Exchange, Scope, Receive, Send, bytes], Awaitable[None]]
+
+
 def verdict_headers(verdict: Verdict) -> Headers:
     return [
         (b"x-floorgate-abstained", b"true" if verdict.abstained else b"false"),
@@ -153,7 +178,5 @@ def verdict_headers(verdict: Verdict) -> Headers:
     ]
 
 
-def _error_headers(request_id: str, call: Call | None) -> Headers:
-    if call is not None:
-        return call.headers(NONE)
+def _error_headers(request_id: str) -> Headers:
     return [(b"x-floorgate-request-id", request_id.encode())]
