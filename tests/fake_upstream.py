@@ -126,6 +126,7 @@ class FakeUpstream:
         self.host = host
         self.port = port
         self.received: deque[dict[str, Any]] = deque(maxlen=200)
+        self.seen = 0  # every request ever received: `received` keeps only the last 200
         self.counters: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -139,6 +140,11 @@ class FakeUpstream:
     def root_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def since(self, seen: int) -> list[dict[str, Any]]:
+        """The requests received after `self.seen` was `seen` (of the last 200)."""
+        new = self.seen - seen
+        return list(self.received)[-new:] if new else []
+
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.record])
         app.router.add_post("/v1/chat/completions", self.chat)
@@ -151,6 +157,7 @@ class FakeUpstream:
     @web.middleware
     async def record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != "/_requests":
+            self.seen += 1
             raw = await request.read()
             self.received.append(
                 {

@@ -110,10 +110,10 @@ def test_explain_is_a_dry_run_of_the_real_identification(
     policy: Path, upstream: FakeUpstream
 ) -> None:
     with own_gateway(policy.parent, poll_s=0) as (client, _):
-        received = len(upstream.received)
+        received = upstream.seen
         response = explain(client, {"model": "workflow/bulk-summarization"})
         assert response.status_code == 200, response.text
-        assert len(upstream.received) == received  # no upstream call
+        assert upstream.seen == received  # no upstream call
         result = response.json()
         assert response.headers[VERSION] == result["policy"]["version"]
         assert result["workflow"] == "bulk-summarization"

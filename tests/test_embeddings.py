@@ -98,21 +98,24 @@ def test_a_bad_request_is_refused_by_name_before_any_model_is_called(
     param: str,
     words: str,
 ) -> None:
-    calls = len(upstream.received)
+    calls = upstream.seen
     body: dict[str, Any] = {"model": "embed", "input": "x"} | change
     with pytest.raises(error) as info:
         client.post("/embeddings", body=body, cast_to=object)
     assert isinstance(info.value.body, dict) and info.value.body["param"] == param
     assert words in info.value.message
-    assert len(upstream.received) == calls
+    assert upstream.seen == calls
 
 
 def test_a_failing_model_is_retried_but_never_swapped(
     client: openai.OpenAI, upstream: FakeUpstream
 ) -> None:
     upstream.counters.clear()
+    calls = upstream.seen
     raw = client.embeddings.with_raw_response.create(model="embed-flaky", input="x")
-    assert raw.headers["x-floorgate-model"] == "embed-flaky"  # a 500, then the retry answered
+    assert raw.headers["x-floorgate-model"] == "embed-flaky"
+    tries = [r["body"]["model"] for r in upstream.since(calls)]
+    assert tries == ["flaky:1", "flaky:1"]  # a 500, then the retry on the same model answered
     with pytest.raises(openai.InternalServerError) as failed:
         client.embeddings.create(model="embed-broken", input="x")
     assert failed.value.status_code == 502
