@@ -166,7 +166,9 @@ def doubts(reply: Reply) -> str:
     short reply, a hedge on its claim."""
     found = cues.first(cues.DOUBT, reply.said)
     if found is None and _short(reply):
-        found = cues.first(cues.HEDGE, reply.prose)
+        # A hedge on its claim; or "I have no idea, but ..." that declined() let through
+        # because an answer followed.
+        found = cues.first(cues.HEDGE, reply.prose) or cues.first(cues.DECLINE_SHORT, reply.prose)
     if found is None and reply.has_code:
         start = len(reply.prose) + 1
         found = cues.first(cues.CODE_DOUBT, reply.said[start:])

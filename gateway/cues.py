@@ -4,9 +4,9 @@ A cue is one or more phrases, each a regex that begins with a literal word, plus
 come just before the phrase ("i'm not " before "sure"). CPython's regex engine scans for a
 literal prefix at C speed and tries the rest only where it occurs, so a phrase costs about
 what `str.find` costs; a regex that begins with an alternation or `\b` is tried at every
-character and costs some twenty times more. In a short reply, where the cost of a regex call
-outweighs its scan, a phrase whose literal opening is absent is skipped with one `in` test.
-Python code runs only where a phrase matched.
+character and costs some twenty times more. Where a scan covers the whole text, a phrase
+whose literal opening is absent is skipped with one `in` test, which is cheaper than a regex
+call. Python code runs only where a phrase matched.
 
 Every pattern runs on lowercased text with typographic apostrophes made plain.
 """
@@ -23,9 +23,6 @@ BACK = 48
 SPAN = 160
 # At most this many matches of one phrase are tried: a pathological reply stays cheap.
 MAX_HITS = 32
-# Up to this length a phrase whose literal opening is absent is skipped with one `in` test,
-# cheaper than a regex call; past it the regex engine's own scan is the faster (measured).
-SKIP_ABSENT_CHARS = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +70,12 @@ def first(cues: Iterable[Cue], text: str, limit: int | None = None) -> Found | N
     size = len(text)
     end = size if limit is None or limit > size else limit
     stop = min(size, end + SPAN)
-    short = size <= SKIP_ABSENT_CHARS
+    # `in` skips ahead by the literal's length where the regex engine steps a character at a
+    # time; it is the cheaper test wherever it would not scan past what the regex would.
+    skip_absent = stop == size
     for c in cues:
         for literal, phrase in c.phrases:
-            if short and literal not in text:  # the common case for a short reply
+            if skip_absent and literal not in text:  # the common case: no regex call at all
                 continue
             m = phrase.search(text, 0, stop)
             if m is not None and m.start() < end:
@@ -220,7 +219,11 @@ _SAY = (
 
 DECLINE_SHORT: tuple[Cue, ...] = (
     cue("dont-know", r"know\b", before=r"\bi (?:\w+ )?(?:don't|do not|cannot|can't) "),
-    cue("dont-know", r"i have (?:no|absolutely no) (?:idea|clue|way of know)"),
+    cue(
+        "dont-know",
+        r"have (?:no|absolutely no) (?:idea|clue|way of know)",
+        before=r"\bi (?:\w+ )?",
+    ),
     cue(
         "unsure-about",
         *each(
@@ -364,7 +367,8 @@ DOUBT: tuple[Cue, ...] = (
         r"certain\b",
         r"confident\b",
         r"positive\b",
-        before=_FIRST + r"(?:\w+ ){0,2}(?:not (?:[\w%]+ )?|un)|\bcan(?:'t|not) be (?:[\w%]+ )?"
+        before=_FIRST + r"(?:\w+ ){0,2}(?:not (?:at all )?(?:[\w%]+ )?|un)"
+        r"|\bcan(?:'t|not) be (?:[\w%]+ )?"
         r"|\bnot (?:entirely|completely|totally|100%|quite|fully|very) ",
     ),
     cue(
@@ -407,6 +411,11 @@ DOUBT: tuple[Cue, ...] = (
         r"shot in the dark\b",
         r"hazard a guess\b",
         r"grasping at straws\b",
+        *each("stab in the dark|long shot|wild shot|pure speculation"),
+        *each("can't say|cannot say|don't know|do not know", r" for (?:sure|certain)\b"),
+        *each("can't guarantee|cannot guarantee|can not guarantee"),
+        *each("if i had to", r" (?:guess|say|pick|bet)\b"),
+        r"my memory (?:on this )?(?:is|isn't) (?:\w+ )?(?:hazy|foggy|fuzzy|unreliable)\b",
     ),
     cue("wouldnt-bet", r"wouldn't (?:stake|bet|swear) (?:anything|much|my|on)\b"),
     cue("speculative", r"speculative\b", before=r"\b(?:purely|highly|very|is|this is) "),
@@ -438,7 +447,7 @@ DOUBT: tuple[Cue, ...] = (
         "could-be-wrong",
         r"wrong\b",
         r"mistaken\b",
-        before=r"\bi (?:could|might|may) be |\bcorrect me if i'm ",
+        before=r"\bi (?:could|might|may) (?:very )?(?:well )?be |\bcorrect me if i'm ",
     ),
     cue("recall", r"if i (?:recall|remember) (?:correctly|right)\b"),
     cue(
@@ -474,12 +483,15 @@ DOUBT: tuple[Cue, ...] = (
 HEDGE: tuple[Cue, ...] = (
     cue(
         "hedge",
-        *each("possibly|perhaps|maybe|presumably|probably|conceivabl|potentially|likely"),
+        *each("possibly|perhaps|maybe|presumably|probably|potentially|likely|conceivabl", r"\w*"),
         *each(
             "might|may|could", r" (?:well )?(?:have been|be|have(?! to\b)|possibly|potentially)\b"
         ),
         *each("appears|seems", r" to (?:be|have)\b"),
-        *each("it's possible|it is possible|possible answer|tentative"),
+        *each("it's possible|it is possible|is it possible|possible answer|potential answer"),
+        *each("tentative|i believe|i recall|comes to mind|would seem|rough estimate|hints at"),
+        *each("tentatively|some indication|seem to suggest|seems to suggest|inclined to say"),
+        *each("lean towards|lean toward"),
         r"i think\b(?! (?:of|about)\b)",
     ),
     cue("hedge", *each("sure|certain|confident"), before=r"\b(?:pretty|fairly|reasonably|almost) "),

@@ -85,6 +85,12 @@ def test_clarification(text: str) -> None:
         "The timeout is likely 30 seconds.",
         "It might have been the 2.3 release that dropped Python 3.8.",
         "Here is the migration. " * 20 + "Take the row counts with a grain of salt.",
+        "I'm not at all sure, but the cache key changed in 2.3.",
+        "Here is the parser. " * 20 + "I could very well be mistaken about the date format.",
+        "Here is the script. " * 20 + "I can't guarantee it handles symlinks.",
+        "If I had to guess, the lock is never released.",
+        "I honestly have no idea, but I'll say the cron job.",
+        "The retry limit is conceivably 5.",
     ],
 )
 def test_flagged(text: str) -> None:
@@ -102,6 +108,8 @@ def test_flagged(text: str) -> None:
         "I think of the queue as a buffer. It holds 10,000 messages and drops the oldest.",
         "I don't think it's needed: the retry is already in the client.",
         "You may have to restart the service after the upgrade.",
+        "I suggest restarting the pod.",
+        "The error points to a missing variable: set DATABASE_URL.",
         "Here is a full answer with the steps. " * 20 + "Would you like me to add tests?",
         "",
     ],
