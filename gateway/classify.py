@@ -86,19 +86,21 @@ def classify_text(text: str) -> Verdict:
 class Reply:
     """A reply split for the rules: its prose, and its prose followed by the comments in its
     code. Each is held twice, lowered (what cues search) and as written (what evidence
-    quotes), character for character."""
+    quotes), character for character; `hits` is where every cue's opening occurs in `said`,
+    and so in `prose`, which `said` begins with."""
 
     prose: str
     said: str
     said_raw: str
     has_code: bool
+    hits: cues.Hits
 
     @classmethod
     def of(cls, text: str) -> Reply:
         text = _bounded(text)
         if FENCE not in text:
             low = _lowered(text)
-            return cls(low, low, text if len(text) == len(low) else low, False)
+            return cls(low, low, text if len(text) == len(low) else low, False, cues.scan(low))
         parts = text.split(FENCE)
         prose_raw = " ".join(parts[0::2])
         code = "\n".join(parts[1::2])
@@ -107,7 +109,18 @@ class Reply:
         said, said_raw = f"{prose}\n{_lowered(notes_raw)}", f"{prose_raw}\n{notes_raw}"
         if len(said) != len(said_raw):  # a few characters lowercase to two: quote the lowered
             said_raw = said
-        return cls(prose, said, said_raw, True)
+        return cls(prose, said, said_raw, True, cues.scan(said))
+
+    def find(
+        self,
+        table: tuple[cues.Cue, ...],
+        limit: int | None = None,
+        *,
+        said: bool = False,
+        begin: int = 0,
+    ) -> cues.Found | None:
+        """The first cue of `table` in the prose (or all that is said), before `limit`."""
+        return cues.first(table, self.said if said else self.prose, self.hits, limit, begin)
 
     def quote(self, found: cues.Found | None) -> str:
         return "" if found is None else self.said_raw[found.start : found.end][:200]
@@ -129,12 +142,12 @@ def _bounded(text: str) -> str:
 def declined(reply: Reply) -> str:
     """A refusal in the opening of the prose, or a short reply that says it cannot know."""
     prose = reply.prose
-    found = cues.first(cues.DECLINE, prose, _lead(prose, LEAD_CHARS)) or cues.first(
-        cues.DECLINE_OPENING, prose, _lead(prose, OPENING_CHARS)
+    found = reply.find(cues.DECLINE, _lead(prose, LEAD_CHARS)) or reply.find(
+        cues.DECLINE_OPENING, _lead(prose, OPENING_CHARS)
     )
     if found is None and _short(reply):
-        found = cues.first(cues.DECLINE_SHORT, prose)
-        if found and (_BUT.search(prose, found.end) or cues.first(cues.HEDGE, prose)):
+        found = reply.find(cues.DECLINE_SHORT)
+        if found and (_BUT.search(prose, found.end) or reply.find(cues.HEDGE)):
             found = None  # "I'm not sure, but possibly 1844": a hedged answer, not a refusal
     return reply.quote(found)
 
@@ -153,27 +166,22 @@ def asks(reply: Reply) -> str:
     if reply.has_code or len(prose.strip()) > CLARIFY_MAX:
         return ""
     question = prose.rstrip().rstrip("*_)\"'").endswith("?")
-    found = cues.first(cues.ASK_STRONG, prose, None if question else _lead(prose, ASK_LEAD))
+    found = reply.find(cues.ASK_STRONG, None if question else _lead(prose, ASK_LEAD))
     if found is None and question:
-        found = cues.first(cues.ASK_WEAK, prose) or cues.first(
-            cues.ASK_OFFER, prose, _lead(prose, OFFER_LEAD)
-        )
+        found = reply.find(cues.ASK_WEAK) or reply.find(cues.ASK_OFFER, _lead(prose, OFFER_LEAD))
     return reply.quote(found)
 
 
 def doubts(reply: Reply) -> str:
     """Doubt about its own output, in the prose or in a comment in the code it wrote; in a
     short reply, a hedge on its claim."""
-    found = cues.first(cues.DOUBT, reply.said)
+    found = reply.find(cues.DOUBT, said=True)
     if found is None and _short(reply):
         # A hedge on its claim; or "I have no idea, but ..." that declined() let through
         # because an answer followed.
-        found = cues.first(cues.HEDGE, reply.prose) or cues.first(cues.DECLINE_SHORT, reply.prose)
-    if found is None and reply.has_code:
-        start = len(reply.prose) + 1
-        found = cues.first(cues.CODE_DOUBT, reply.said[start:])
-        if found:
-            found = cues.Found(found.cue, found.start + start, found.end + start)
+        found = reply.find(cues.HEDGE) or reply.find(cues.DECLINE_SHORT)
+    if found is None and reply.has_code:  # the comments follow the prose and a newline
+        found = reply.find(cues.CODE_DOUBT, said=True, begin=len(reply.prose) + 1)
     return reply.quote(found)
 
 

@@ -285,8 +285,8 @@ def test_the_classify_command(capsys: pytest.CaptureFixture[str], monkeypatch: A
 
 
 def test_every_phrase_opens_with_a_literal_word() -> None:
-    # What keeps classification within its budget: the regex engine scans for a literal
-    # opening at C speed, and a short reply skips a phrase whose opening is absent.
+    # One Aho-Corasick pass finds where each phrase's literal opening occurs, and a phrase is
+    # tried only there: a phrase without one would never be found at all.
     assert cues.literal_opening(r"doubts? about my\b") == "doubt"
     assert cues.literal_opening(r"i'm sorry,? but\b") == "i'm sorry"
     assert cues.literal_opening(r"(?:a|b) c") == ""
