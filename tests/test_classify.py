@@ -24,6 +24,7 @@ from gateway.classify import (
     classify_response,
     classify_text,
 )
+from gateway.cue_search import literal_opening
 
 
 def label(text: str) -> tuple[str, str | None]:
@@ -287,9 +288,9 @@ def test_the_classify_command(capsys: pytest.CaptureFixture[str], monkeypatch: A
 def test_every_phrase_opens_with_a_literal_word() -> None:
     # One Aho-Corasick pass finds where each phrase's literal opening occurs, and a phrase is
     # tried only there: a phrase without one would never be found at all.
-    assert cues.literal_opening(r"doubts? about my\b") == "doubt"
-    assert cues.literal_opening(r"i'm sorry,? but\b") == "i'm sorry"
-    assert cues.literal_opening(r"(?:a|b) c") == ""
+    assert literal_opening(r"doubts? about my\b") == "doubt"
+    assert literal_opening(r"i'm sorry,? but\b") == "i'm sorry"
+    assert literal_opening(r"(?:a|b) c") == ""
     tables = [
         v for v in vars(cues).values() if isinstance(v, tuple) and v and isinstance(v[0], cues.Cue)
     ]
