@@ -14,7 +14,7 @@ from typing import Any
 from gateway.api.asgi import Headers
 from gateway.errors import BadRequest, ModelNotFound, Unavailable
 from gateway.fields import check_embeddings_body
-from gateway.identify import requested_workflow
+from gateway.identify import workflow_for
 from gateway.metrics import NONE
 from gateway.pipeline import parse_json
 from gateway.policy.compiled import ModelTarget, Policy
@@ -60,18 +60,12 @@ def plan_embeddings(
     check_input(body)
     policy = rt.policies.current
     target = embedding_model(policy, body.get("model"))
-    requested = caller.bound or requested_workflow(caller, workflow_header, body, None)
-    declared = requested is not None and requested in policy.decisions
-    workflow = requested if requested is not None and declared else policy.spec.default_workflow
+    workflow, _ = workflow_for(policy, caller, workflow_header, body, None)
     return EmbeddingCall(request_id, policy, workflow, target, body)
 
 
-def embedding_models(policy: Policy) -> list[str]:
-    return [name for name, t in policy.models.items() if t.spec.serves == "embeddings"]
-
-
 def embedding_model(policy: Policy, name: object) -> ModelTarget:
-    models = embedding_models(policy)
+    models = policy.embedding_models
     if not isinstance(name, str) or not name:
         raise BadRequest(
             f"'model' is required: name an embedding model ({_listed(models)}).", param="model"
@@ -134,5 +128,5 @@ def _is_token(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _listed(names: list[str]) -> str:
+def _listed(names: tuple[str, ...]) -> str:
     return ", ".join(names) if names else "none is declared; see serves: embeddings"

@@ -61,9 +61,7 @@ def parse_model_field(policy: Policy, value: object) -> ModelField:
 
 def identify(policy: Policy, caller: Caller, header: str | None, body: dict[str, Any]) -> Identity:
     field = parse_model_field(policy, body.get("model"))
-    requested = caller.bound or requested_workflow(caller, header, body, field.workflow)
-    declared = requested is not None and requested in policy.decisions
-    workflow = requested if requested is not None and declared else policy.spec.default_workflow
+    workflow, requested = workflow_for(policy, caller, header, body, field.workflow)
     decision = policy.decisions[workflow]
     route = _stricter(policy, decision.route, field.route)
     if field.model is not None:
@@ -71,7 +69,22 @@ def identify(policy: Policy, caller: Caller, header: str | None, body: dict[str,
     return Identity(workflow, requested, decision, route, field.model)
 
 
-def requested_workflow(
+def workflow_for(
+    policy: Policy,
+    caller: Caller,
+    header: str | None,
+    body: dict[str, Any],
+    from_model: str | None,
+) -> tuple[str, str | None]:
+    """The declared workflow a request routes as, and the name it asked for, if any: the
+    key's own workflow, else the one it names, else (unnamed or undeclared) the default."""
+    requested = caller.bound or _requested_workflow(caller, header, body, from_model)
+    if requested is not None and requested in policy.decisions:
+        return requested, requested
+    return policy.spec.default_workflow, requested
+
+
+def _requested_workflow(
     caller: Caller, header: str | None, body: dict[str, Any], from_model: str | None
 ) -> str | None:
     """The workflow the request names (header, metadata, model), if the key may use it."""

@@ -23,7 +23,7 @@ from gateway.api.asgi import (
 )
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
-from gateway.embeddings import embedding_models, plan_embeddings
+from gateway.embeddings import plan_embeddings
 from gateway.errors import GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE, UNKNOWN
@@ -133,7 +133,7 @@ class OpenAIEndpoints:
         names += [ROUTE_PREFIX + r for r in policy.spec.routes]
         if policy.spec.expose_models:
             names += [n for n, t in policy.models.items() if t.spec.serves == "chat"]
-        names += embedding_models(policy)  # named by every embeddings request
+        names += policy.embedding_models  # named by every embeddings request
         created = int(time.time())
         data = [{"id": n, "object": "model", "created": created, "owned_by": "floorgate"}
                 for n in names]  # fmt: skip

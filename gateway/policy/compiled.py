@@ -34,6 +34,7 @@ class Policy:
     spec: Spec
     decisions: Mapping[str, Decision]
     models: Mapping[str, ModelTarget]
+    embedding_models: tuple[str, ...]  # those a /v1/embeddings request may name
     needs_litellm: bool
 
     def decision_for(self, workflow: str) -> Decision:
@@ -68,5 +69,6 @@ def compile_policy(name: str, version: str, files: tuple[str, ...], spec: Spec) 
         spec=spec,
         decisions=decisions,
         models=models,
+        embedding_models=tuple(m for m, ms in spec.models.items() if ms.serves == "embeddings"),
         needs_litellm=any(not ms.direct for ms in spec.models.values()),
     )
