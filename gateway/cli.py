@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.classify import classify_lines
+from gateway.eval.schema import render_tickets_schema
 from gateway.explain import as_text, explain_workflow
 from gateway.policy.compiled import Policy
 from gateway.policy.loader import PolicyError, PolicyReadError, load_policy
@@ -57,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     explain_p.set_defaults(run=_explain)
     schema_p = commands.add_parser("schema", help="print the policies' JSON Schema")
     schema_p.add_argument("-o", "--output", type=Path, help="write it here instead")
-    schema_p.set_defaults(run=lambda args: write_schema(args.output))
+    schema_p.add_argument(
+        "--tickets", action="store_true", help="the evaluation tickets file's schema instead"
+    )
+    schema_p.set_defaults(run=lambda args: write_schema(args.output, args.tickets))
     classify_p = commands.add_parser(
         "classify",
         help='label JSON lines on stdin, {"prompt", "response"}: one {label, kind, source, '
@@ -166,11 +170,12 @@ def explain(workflow: str, path: Path, given: dict[str, bool]) -> int:
     return 0
 
 
-def write_schema(output: Path | None) -> int:
+def write_schema(output: Path | None, tickets: bool = False) -> int:
+    text = render_tickets_schema() if tickets else render_schema()
     if output is None:
-        sys.stdout.write(render_schema())
+        sys.stdout.write(text)
         return 0
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_schema(), encoding="utf-8")
+    output.write_text(text, encoding="utf-8")
     print(f"wrote {output}")
     return 0

@@ -80,7 +80,7 @@ def load_policy(path: Path) -> Policy:
     try:
         doc = PolicyDocument.model_validate(merged)
     except ValidationError as exc:
-        raise PolicyError(list(_validation_problems(exc, where, first))) from exc
+        raise PolicyError(list(validation_problems(exc, where, first))) from exc
     problems = check_tree(doc.spec) + list(_check_references(doc.spec))
     if not problems:
         problems = list(check_expectations(doc.spec))
@@ -107,7 +107,7 @@ def _merge(texts: dict[str, str]) -> tuple[dict[str, Any], dict[Path_, Where]]:
         try:
             data, positions = yamlpos.load(text, file)
         except yaml.YAMLError as exc:
-            problems.append(_yaml_problem(exc, text, file))
+            problems.append(yaml_problem(exc, text, file))
             continue
         if not isinstance(data, dict):
             problems.append(
@@ -120,7 +120,7 @@ def _merge(texts: dict[str, str]) -> tuple[dict[str, Any], dict[Path_, Where]]:
     return merged, where
 
 
-def _yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> PolicyProblem:
+def yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> PolicyProblem:
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -186,7 +186,7 @@ def _merge_into(
     return problems
 
 
-def _validation_problems(
+def validation_problems(
     exc: ValidationError, where: dict[Path_, Where], first: str
 ) -> Iterator[PolicyProblem]:
     for error in exc.errors(include_url=False):
