@@ -1,4 +1,4 @@
-"""The `floorgate` command: serve | check | explain | schema | classify."""
+"""The `floorgate` command: serve | check | explain | schema | classify | eval."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.classify import classify_lines
+from gateway.eval.commands import add_eval_commands
 from gateway.eval.schema import render_tickets_schema
 from gateway.explain import as_text, explain_workflow
 from gateway.policy.compiled import Policy
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "evidence} line out per line in",
     )
     classify_p.set_defaults(run=lambda args: classify_lines(sys.stdin, sys.stdout))
+    add_eval_commands(commands)
     return parser
 
 

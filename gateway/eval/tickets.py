@@ -79,7 +79,7 @@ class LoadedTicket:
     spec: Spec
     tags: tuple[str, ...]
     messages: tuple[dict[str, str], ...]
-    check: Check | None
+    check: Check | None = None
 
 
 @dataclass(frozen=True, slots=True)
