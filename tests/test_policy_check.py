@@ -149,6 +149,31 @@ CASES = [
         "a test names either a workflow or traits (not both, not neither)",
     ),
     Case(
+        "a key's limit looser than its workflow's",
+        "      traits: {reversible: false}\n",
+        "      traits: {reversible: false}\n      limits:\n        requests_per_minute: 60\n"
+        "        keys:\n          ci-bot: {requests_per_minute: 600}\n",
+        "ci-bot: {requests_per_minute: 600}",
+        "key 'ci-bot' may not loosen workflow 'deploy-pipeline': its requests_per_minute 600 "
+        "is above the workflow's 60; lower it to at most 60",
+    ),
+    Case(
+        "a key failing open where its workflow fails closed",
+        "      traits: {reversible: false}\n",
+        "      traits: {reversible: false}\n      limits:\n"
+        "        spend_per_day: {max: 50, when_store_down: fail_closed}\n"
+        "        keys:\n          ci-bot:\n            spend_per_day: 5\n",
+        "spend_per_day: 5",
+        "key 'ci-bot' may not loosen workflow 'deploy-pipeline': its spend_per_day fails open",
+    ),
+    Case(
+        "a limit that is not positive",
+        "      traits: {reversible: false}\n",
+        "      traits: {reversible: false}\n      limits: {tokens_per_minute: 0}\n",
+        "tokens_per_minute: 0",
+        "tokens_per_minute.max: Input should be greater than 0",
+    ),
+    Case(
         "a character YAML does not allow",
         "  default_workflow: deploy-pipeline\n",
         "  default_workflow: deploy-pipeline\x07\n",

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from gateway.policy import yamlpos
 from gateway.policy.compiled import Policy, compile_policy
 from gateway.policy.expectations import check_expectations
+from gateway.policy.limits import check_limits
 from gateway.policy.model import PolicyDocument, Spec
 from gateway.policy.tree import Problem, check_tree
 from gateway.policy.yamlpos import Path_, Where
@@ -81,7 +82,7 @@ def load_policy(path: Path) -> Policy:
         doc = PolicyDocument.model_validate(merged)
     except ValidationError as exc:
         raise PolicyError(list(validation_problems(exc, where, first))) from exc
-    problems = check_tree(doc.spec) + list(_check_references(doc.spec))
+    problems = check_tree(doc.spec) + list(_check_references(doc.spec)) + _check_limits(doc.spec)
     if not problems:
         problems = list(check_expectations(doc.spec))
     if problems:
@@ -202,6 +203,15 @@ def validation_problems(
 
 def _at(problem: Problem, where: dict[Path_, Where], first: str) -> PolicyProblem:
     return PolicyProblem(yamlpos.locate(where, problem.path, first), problem.message)
+
+
+def _check_limits(spec: Spec) -> list[Problem]:
+    return [
+        Problem(path, message)
+        for name, workflow in spec.workflows.items()
+        if workflow.limits is not None
+        for path, message in check_limits(name, workflow.limits)
+    ]
 
 
 def _check_references(spec: Spec) -> Iterator[Problem]:

@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from gateway.policy.limits import Limits
+
 NAME = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
 # Parameter names that carry credentials: they must be written as {env: NAME}, never inline.
 SECRET_PARAM = re.compile(r"(key|secret|token|password|credential)", re.IGNORECASE)
@@ -187,6 +189,8 @@ class Workflow(Strict):
     description: str = ""
     # Overrides its route's calibration_contract when set.
     calibration_contract: Literal["off", "passthrough", "translate"] | None = None
+    limits: Limits | None = None
+    """Requests and tokens per minute, dollars per day, requests in flight; per key too."""
 
 
 class PolicyTest(Strict):

@@ -9,7 +9,8 @@ bounds, so the contract tests run unchanged against either:
 - time buckets of Counts per (route, model, workflow): per minute (kept 2 h) and per hour
   (kept MAX_WINDOW_S), which time windows are summed from;
 - the latest MAX_WINDOW_COUNT answers and feedback reports per (route, model), which count
-  windows are read from.
+  windows are read from;
+- limit counters (gateway/state/counters.py): sliding minutes, UTC days, leased slots.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal, NamedTuple, Protocol, get_args
+
+from gateway.state.counters import Admission, Check
 
 Outcome = Literal["merged", "merged_with_edits", "rejected", "escaped_defect"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
@@ -191,6 +194,19 @@ class Store(Protocol):
 
     async def tallies(self, queries: Sequence[Query], now: float) -> list[ByWorkflow]:
         """Counts per workflow for each query, in one round trip."""
+        ...
+
+    async def admit(
+        self, checks: Sequence[Check], now: float, member: str, lease_s: float, dry: bool = False
+    ) -> Admission:
+        """Check a request against every limit that applies and, if none refuses (and not
+        `dry`), count it against them all, atomically, in one round trip (counters.py)."""
+        ...
+
+    async def settle(
+        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
+    ) -> None:
+        """After the request: correct its counts by the amounts, and free its slots."""
         ...
 
     async def ping(self) -> None: ...

@@ -27,6 +27,7 @@ from gateway.state.base import (
     bucket_starts,
     count_recent,
 )
+from gateway.state.counters import Admission, Check, MemoryCounters
 
 log = logging.getLogger("floorgate.state")
 Entry = tuple[float, str, str]  # (time, code, workflow), as in the recent lists
@@ -49,6 +50,7 @@ class MemoryStore:
         self._feedback: dict[tuple[str, str], deque[Entry]] = {}
         self._next_purge = 0.0
         self._warned_full = False
+        self.counters = MemoryCounters()
 
     async def write(self, records: Sequence[Record]) -> int:
         written = 0
@@ -71,6 +73,16 @@ class MemoryStore:
 
     async def tallies(self, queries: Sequence[Query], now: float) -> list[ByWorkflow]:
         return [self._tally(query, now) for query in queries]
+
+    async def admit(
+        self, checks: Sequence[Check], now: float, member: str, lease_s: float, dry: bool = False
+    ) -> Admission:
+        return self.counters.admit(checks, now, member, lease_s, dry)
+
+    async def settle(
+        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
+    ) -> None:
+        self.counters.settle(changes, admitted_at, now, member)
 
     async def ping(self) -> None:
         return None

@@ -45,6 +45,8 @@ from gateway.state.base import (
     bucket_starts,
     count_recent,
 )
+from gateway.state.counters import Admission, Check
+from gateway.state.redis_counters import RedisCounters
 
 WRITE = """
 local ttl = {ARGV[2], ARGV[3]}
@@ -151,6 +153,7 @@ class RedisStore:
         self.client = Redis(connection_pool=self.pool)
         self._write = self.client.register_script(WRITE)
         self._feedback = self.client.register_script(FEEDBACK)
+        self.counters = RedisCounters(self.client, prefix)
 
     async def write(self, records: Sequence[Record]) -> int:
         keys: list[str] = []
@@ -191,6 +194,18 @@ class RedisStore:
             self._read(plan, query, replies, now)
             for plan, query in zip(plans, queries, strict=True)
         ]
+
+    async def admit(
+        self, checks: Sequence[Check], now: float, member: str, lease_s: float, dry: bool = False
+    ) -> Admission:
+        with _translated():
+            return await self.counters.admit(checks, now, member, lease_s, dry)
+
+    async def settle(
+        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
+    ) -> None:
+        with _translated():
+            await self.counters.settle(changes, admitted_at, now, member)
 
     async def ping(self) -> None:
         with _translated():
