@@ -139,6 +139,10 @@ class ModelSpec(Strict):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     first_token_timeout_s: float = Field(default=120.0, gt=0)
     retries: int = Field(default=1, ge=0, le=5)
+    max_connections: int = Field(default=4096, ge=1, le=65536)
+    """Connections the direct path keeps open at most to this model's upstream (shared with
+    the models that name the same origin and the same limit). Every request in flight holds
+    one, a stream for its whole length; beyond the limit a request waits for one to come free."""
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("api_key", mode="before")

@@ -30,22 +30,25 @@ def wire_body(target: ModelTarget, body: dict[str, Any]) -> bytes:
 
 
 class DirectTransport:
-    def __init__(self, max_connections: int = 512) -> None:
-        self._max_connections = max_connections
-        self._client: http1.Client | None = None
+    def __init__(self) -> None:
+        # One client per connection limit (ModelSpec.max_connections), each with a pool per
+        # origin: models that share an upstream and a limit share its connections.
+        self._clients: dict[int, http1.Client] = {}
         # (api_base, api_key) -> its base URL and headers: built once, not on every request.
         self._endpoints: dict[tuple[str | None, str | None], tuple[str, http1.RawHeaders]] = {}
 
-    def _http(self) -> http1.Client:
+    def _http(self, target: ModelTarget) -> http1.Client:
         # Created on first use so that its pools bind to the server's running event loop.
-        if self._client is None:
-            self._client = http1.Client(max_connections=self._max_connections)
-        return self._client
+        limit = target.spec.max_connections
+        client = self._clients.get(limit)
+        if client is None:
+            client = self._clients[limit] = http1.Client(max_connections=limit)
+        return client
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
 
     def _endpoint(self, target: ModelTarget) -> tuple[str, http1.RawHeaders]:
         key = (target.spec.api_base, target.api_key)
@@ -68,7 +71,7 @@ class DirectTransport:
         spec = target.spec
         base, headers = self._endpoint(target)
         try:
-            resp = await self._http().request(
+            resp = await self._http(target).request(
                 "POST",
                 base + path,
                 wire_body(target, body),
@@ -86,7 +89,7 @@ class DirectTransport:
         spec = target.spec
         base, headers = self._endpoint(target)
         try:
-            resp = await self._http().stream(
+            resp = await self._http(target).stream(
                 "POST",
                 base + "/chat/completions",
                 wire_body(target, body),
