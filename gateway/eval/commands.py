@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from gateway.eval.candidates import CandidateError, parse_candidates
+from gateway.eval.catalogue import Catalogue, CatalogueError, load_catalogue
+from gateway.eval.outcomes import OutcomesError, import_outcomes
+from gateway.eval.render import as_html, as_markdown, as_table
+from gateway.eval.report import build_report
 from gateway.eval.results import Results, ResultsError
 from gateway.eval.run import Runner
 from gateway.eval.tickets import TicketsError, load_tickets
@@ -16,6 +20,8 @@ from gateway.policy.loader import PolicyError, PolicyReadError, load_policy
 from gateway.settings import Settings
 
 DEFAULT_RESULTS = Path("eval-results.sqlite")
+DEFAULT_CATALOGUE = Path("eval") / "catalogue.yaml"
+RENDERERS = {".md": as_markdown, ".markdown": as_markdown, ".html": as_html, ".htm": as_html}
 
 
 def add_eval_commands(commands: Any) -> None:
@@ -31,6 +37,29 @@ def add_eval_commands(commands: Any) -> None:
     run_p.add_argument("--max-tokens", type=_positive, help="cap each answer's length")
     run_p.add_argument("--run-checks", action="store_true", help="run the tickets' checks")
     run_p.set_defaults(run=run_command)
+    outcomes_p = sub.add_parser("outcomes", help="reviewers' outcomes")
+    outcomes_sub = outcomes_p.add_subparsers(dest="outcomes_command", required=True)
+    import_p = outcomes_sub.add_parser("import", help="outcomes from a .csv or .jsonl file")
+    import_p.add_argument("file", type=Path)
+    _results_arg(import_p)
+    import_p.set_defaults(run=import_command)
+    report_p = sub.add_parser("report", help="the four numbers, intervals, paired comparison")
+    _results_arg(report_p)
+    report_p.add_argument(
+        "--catalogue",
+        type=Path,
+        default=DEFAULT_CATALOGUE,
+        help=f"published capability scores (default: {DEFAULT_CATALOGUE})",
+    )
+    report_p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        action="append",
+        default=[],
+        help="also write it here: .md Markdown, .html HTML, else text",
+    )
+    report_p.set_defaults(run=report_command)
 
 
 def _results_arg(parser: argparse.ArgumentParser) -> None:
@@ -93,3 +122,30 @@ class ProgressBar:
         line = f"[{bar}] {done}/{total}" + (f", {errors} error(s)" if errors else "")
         end = "\n" if done == total or not self.tty else ""
         print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
+
+
+def import_command(args: Any) -> int:
+    try:
+        results = Results.open(args.results)
+        count = import_outcomes(args.file, results)
+    except OutcomesError as exc:
+        return fail(f"nothing imported:\n{exc}", 1)
+    except ResultsError as exc:
+        return fail(exc)
+    print(f"{args.results}: {count} outcome(s) recorded from {args.file}")
+    return 0
+
+
+def report_command(args: Any) -> int:
+    try:
+        catalogue = load_catalogue(args.catalogue) if args.catalogue.exists() else Catalogue()
+        results = Results.open(args.results)
+    except (CatalogueError, ResultsError) as exc:
+        return fail(exc)
+    report = build_report(results, catalogue)
+    sys.stdout.write(as_table(report))
+    for path in args.output:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(RENDERERS.get(path.suffix.lower(), as_table)(report), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     id TEXT PRIMARY KEY, spec TEXT NOT NULL, tags TEXT NOT NULL, messages TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS results (
     ticket TEXT NOT NULL, candidate TEXT NOT NULL, sample INTEGER NOT NULL,
-    model TEXT NOT NULL, contract INTEGER NOT NULL, status TEXT NOT NULL, output TEXT NOT NULL,
+    model TEXT NOT NULL, upstream_model TEXT NOT NULL, contract INTEGER NOT NULL,
+    status TEXT NOT NULL, output TEXT NOT NULL,
     label TEXT, kind TEXT, source TEXT, evidence TEXT NOT NULL, latency_s REAL,
     prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL, error TEXT,
     check_status TEXT, check_output TEXT, finished_at REAL NOT NULL,
@@ -62,6 +63,7 @@ class Result:
     candidate: str
     sample: int
     model: str  # the policy model
+    upstream_model: str  # the provider's name for it, as the capability catalogue knows it
     contract: bool  # the calibration contract was on
     status: Status  # error: no answer (the model failed); `error` says why
     output: str  # the answer's text, contract calls said in words
@@ -111,6 +113,14 @@ class OutcomeRecord:
 
 RESULT_FIELDS = tuple(f.name for f in fields(Result))
 OUTCOME_FIELDS = tuple(f.name for f in fields(OutcomeRecord))
+RESULT_INSERT = (
+    f"INSERT OR REPLACE INTO results ({', '.join(RESULT_FIELDS)}) "
+    f"VALUES ({', '.join('?' * len(RESULT_FIELDS))})"
+)
+OUTCOME_INSERT = (
+    f"INSERT OR REPLACE INTO outcomes ({', '.join(OUTCOME_FIELDS)}) "
+    f"VALUES ({', '.join('?' * len(OUTCOME_FIELDS))})"
+)
 
 
 class Results:
@@ -201,9 +211,8 @@ class Results:
         return {(r[0], r[1], r[2]) for r in rows}
 
     def record(self, result: Result) -> None:
-        marks = ", ".join("?" * len(RESULT_FIELDS))
         with self._write() as db:
-            db.execute(f"INSERT OR REPLACE INTO results VALUES ({marks})", astuple(result))
+            db.execute(RESULT_INSERT, astuple(result))
 
     def results(self) -> list[Result]:
         rows = self._db.execute(
@@ -221,13 +230,12 @@ class Results:
 
     def write_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> None:
         """Record outcomes in one transaction: all of them, or (on a bad one) none."""
-        marks = ", ".join("?" * len(OUTCOME_FIELDS))
         now = time.time()
         with self._write() as db:
             for o in outcomes:
                 _check_outcome(db, o)
                 row = (*astuple(o)[:-1], o.recorded_at or now)
-                db.execute(f"INSERT OR REPLACE INTO outcomes VALUES ({marks})", row)
+                db.execute(OUTCOME_INSERT, row)
 
     def digest(self) -> str:
         """A content digest of the results and outcomes: what an admission names."""

@@ -136,7 +136,8 @@ class Runner:
             cost = self.prices.cost(job.candidate.target.spec, prompt, completion)
         return Result(
             job.ticket.id, job.candidate.name, job.sample, job.candidate.model,
-            job.candidate.contract, "ok", output, verdict.label, verdict.kind, verdict.source,
+            job.candidate.target.spec.model, job.candidate.contract, "ok", output, verdict.label,
+            verdict.kind, verdict.source,
             verdict.evidence, latency, prompt, completion, cost, None,
             check[0] if check else None, check[1] if check else None,
             time.time(),
@@ -151,7 +152,11 @@ def _text(data: dict[str, Any]) -> str:
 
 
 def _failed(job: Job, error: str) -> Result:
+    c = job.candidate
     return Result(
-        job.ticket.id, job.candidate.name, job.sample, job.candidate.model, job.candidate.contract,
-        "error", "", None, None, None, "", None, None, None, None, error, None, None, time.time(),
+        ticket=job.ticket.id, candidate=c.name, sample=job.sample, model=c.model,
+        upstream_model=c.target.spec.model, contract=c.contract, status="error", output="",
+        label=None, kind=None, source=None, evidence="", latency_s=None, prompt_tokens=None,
+        completion_tokens=None, cost_usd=None, error=error, check_status=None, check_output=None,
+        finished_at=time.time(),
     )  # fmt: skip
