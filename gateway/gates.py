@@ -20,13 +20,14 @@ from typing import Any, Literal
 
 from gateway.metrics import Metrics
 from gateway.policy.compiled import Policy
-from gateway.policy.model import Gate
+from gateway.policy.model import Gate, Window
 from gateway.policy.store import PolicyStore
 from gateway.state.base import RATES, Counts, Query, RateName, Store, StoreUnavailable, total
 
 log = logging.getLogger("floorgate.gates")
 Bound = Literal["min", "max"]
 Pair = tuple[str, str]  # (route, model)
+UNGATED_WINDOW = Window(seconds=86400)  # an ungated route's rates are exported over a day
 
 
 def limits(gate: Gate) -> list[tuple[RateName, Bound, float]]:
@@ -103,6 +104,7 @@ class Gates:
         self._gated: frozenset[str] = frozenset()
         self._all_failing: frozenset[str] = frozenset()
         self._failing_reads = False
+        self._ungated: frozenset[Pair] = frozenset()
 
     def state(self, route: str, model: str) -> GateState | None:
         """None until the first refresh has read the model's statistics."""
@@ -114,17 +116,29 @@ class Gates:
     async def refresh(self) -> None:
         policy = self.policies.current
         pairs = gated_pairs(policy)
+        ungated = ungated_pairs(policy)
         now = time.time()
         queries = [
             Query(route, model, gate.window.seconds, gate.window.count)
             for route, model, gate in pairs
-        ]
+        ] + [Query(route, model, UNGATED_WINDOW.seconds, None) for route, model in ungated]
         tallies = await self.store.tallies(queries, now) if queries else []
         states = {
             (route, model): evaluate(route, model, gate, tally)
-            for (route, model, gate), tally in zip(pairs, tallies, strict=True)
+            for (route, model, gate), tally in zip(pairs, tallies, strict=False)
         }
         self._publish(policy, states)
+        self._export_ungated(dict(zip(ungated, tallies[len(pairs) :], strict=True)))
+
+    def _export_ungated(self, tallies: Mapping[Pair, Mapping[str, Counts]]) -> None:
+        """An ungated route's models' rates too, over a day: what a gate would judge."""
+        for pair, by_workflow in tallies.items():
+            self._export_rates(pair, total(by_workflow))
+        for pair in self._ungated - tallies.keys() - self._states.keys():
+            for rate in RATES:
+                self.metrics.gate_rate.remove(*pair, rate)
+                self.metrics.gate_samples.remove(*pair, rate)
+        self._ungated = frozenset(tallies)
 
     async def run(self) -> None:
         while True:
@@ -161,8 +175,11 @@ class Gates:
     def _export(self, state: GateState) -> None:
         labels = (state.route, state.model)
         self.metrics.gate_passing.labels(*labels).set(1 if state.passing else 0)
+        self._export_rates(labels, state.counts)
+
+    def _export_rates(self, labels: Pair, counts: Counts) -> None:
         for rate in RATES:
-            value, samples = state.counts.rate(rate)
+            value, samples = counts.rate(rate)
             self.metrics.gate_rate.labels(*labels, rate).set(math.nan if value is None else value)
             self.metrics.gate_samples.labels(*labels, rate).set(samples)
 
@@ -191,6 +208,15 @@ def gated_pairs(policy: Policy) -> list[tuple[str, str, Gate]]:
         (route, model, spec.gate)
         for route, spec in policy.spec.routes.items()
         if spec.gate is not None
+        for model in dict.fromkeys(spec.pool)
+    ]
+
+
+def ungated_pairs(policy: Policy) -> list[Pair]:
+    return [
+        (route, model)
+        for route, spec in policy.spec.routes.items()
+        if spec.gate is None
         for model in dict.fromkeys(spec.pool)
     ]
 

@@ -5,12 +5,24 @@ Label children are cached per label tuple: `labels()` is the costly part of an u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from gateway import __version__
 from gateway.classify import Verdict
+from gateway.policy.compiled import Policy
+from gateway.policy_series import (
+    ABSTENTION_SOURCES,
+    ANSWERED_STREAM,
+    FAILURE_KINDS,
+    FLAG_SOURCES,
+    OUTCOMES,
+    VERDICT_LABELS,
+    DeclaredSeries,
+    declared_series,
+)
 
 AnyMetric = TypeVar("AnyMetric", Counter, Histogram)
 UNKNOWN = "unknown"
@@ -105,7 +117,7 @@ class Metrics:
             {"version": __version__}
         )
         self._children: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
-        self._counters: dict[tuple[object, ...], Any] = {}
+        self._counters: dict[tuple[Any, ...], Any] = {}
         self._state_series(registry)
         self._usage_series(registry)
 
@@ -113,12 +125,57 @@ class Metrics:
         self, workflow: str, route: str, model: str, code: int, stream: bool, seconds: float
     ) -> None:
         key = (workflow, route, model, str(code), "true" if stream else "false")
+        children = self._request_series(key)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def _request_series(self, key: tuple[str, ...]) -> tuple[Counter, Histogram]:
         children = self._children.get(key)
         if children is None:
             children = (self.requests.labels(*key), self.duration.labels(*key[:3]))
             self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        return children
+
+    def declare(self, series: DeclaredSeries) -> None:
+        """Every series the policy declares, at 0 from now (so that the first request counts
+        as an increase); those naming a workflow, route or model it no longer declares, gone."""
+        self._forget(series)
+        per_triple: tuple[tuple[Counter, tuple[tuple[str, ...], ...]], ...] = (
+            (self.classified, tuple((label,) for label in VERDICT_LABELS)),
+            (self.abstentions, ABSTENTION_SOURCES),
+            (self.self_flags, tuple((source,) for source in FLAG_SOURCES)),
+            (self.feedback, tuple((outcome,) for outcome in OUTCOMES)),
+            (self.tokens, (("input",), ("output",))),
+        )
+        for triple in series.triples:
+            for stream in ANSWERED_STREAM:
+                self._request_series((*triple, "200", stream))
+            for metric, tails in per_triple:
+                for tail in tails:
+                    self._child(metric, *triple, *tail)
+        pairs = [(self.decisions, p) for p in series.decisions]
+        pairs += [(self.fallbacks, p) for p in series.pools]
+        pairs += [(self.upstream_errors, (m, k)) for m in series.models for k in FAILURE_KINDS]
+        for metric, values in pairs:
+            self._child(metric, *values)
+
+    def _forget(self, series: DeclaredSeries) -> None:
+        names = {"workflow": series.workflows, "route": series.routes, "model": series.models}
+
+        def stale(labelnames: Sequence[str], values: Sequence[str]) -> bool:
+            return any(
+                value not in names[label] and value not in (UNKNOWN, NONE)
+                for label, value in zip(labelnames, values, strict=True)
+                if label in names
+            )
+
+        for key in [k for k in self._counters if stale(k[0]._labelnames, k[1:])]:
+            del self._counters[key]
+            key[0].remove(*key[1:])
+        for key in [k for k in self._children if stale(self.requests._labelnames, k)]:
+            del self._children[key]
+            self.requests.remove(*key)
+            self.duration.remove(*key[:3])
 
     def verdict(self, workflow: str, route: str, model: str, verdict: Verdict) -> None:
         self._child(self.classified, workflow, route, model, verdict.label).inc()
@@ -144,8 +201,9 @@ class Metrics:
             child = self._counters[key] = metric.labels(*values)
         return child
 
-    def policy_loaded(self, name: str, version: str) -> None:
-        self.policy.info({"name": name, "version": version})
+    def policy_loaded(self, policy: Policy) -> None:
+        self.policy.info({"name": policy.name, "version": policy.version})
+        self.declare(declared_series(policy))
         self.policy_reloaded_at.set_to_current_time()
         self.policy_reload_ok.set(1)
 
@@ -259,7 +317,7 @@ class Metrics:
         )
         self.gate_rate = Gauge(
             "floorgate_gate_window_rate",
-            "A gated model's rate over its gate's window (NaN with no samples).",
+            "A model's rate over its gate's window, or a day if ungated (NaN with no samples).",
             ("route", "model", "rate"),
             registry=registry,
         )

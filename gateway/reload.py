@@ -51,7 +51,7 @@ class PolicyReloader:
                 outcome.error,
             )
             return
-        self.metrics.policy_loaded(policy.name, policy.version)
+        self.metrics.policy_loaded(policy)
         if outcome.result == "success":
             log.info(
                 "policy %s reloaded (%s): version %s -> %s",

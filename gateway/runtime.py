@@ -73,7 +73,7 @@ class Runtime:
             settings.api_keys.get_secret_value() if settings.api_keys else None,
         )
         runtime = cls(settings, policies, keys, metrics)
-        metrics.policy_loaded(policies.current.name, policies.current.version)
+        metrics.policy_loaded(policies.current)
         return runtime
 
     def prepare(self, policy: Policy) -> None:

@@ -153,12 +153,13 @@ class Prometheus:
 
 
 @contextmanager
-def prometheus_server(workdir: Path, gateway: str) -> Iterator[Prometheus]:
-    """The real Prometheus on a free loopback port, scraping `gateway` every second with the
-    shipped rules evaluated every second; stopped on the way out, whatever happened."""
+def prometheus_server(workdir: Path, gateway: str, scrape_s: int = 1) -> Iterator[Prometheus]:
+    """The real Prometheus on a free loopback port, scraping `gateway` every `scrape_s` with
+    the shipped rules evaluated every second; stopped on the way out, whatever happened."""
     port = free_port()
+    every = {"scrape_interval": f"{scrape_s}s", "scrape_timeout": "1s"}
     config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "global": every | {"evaluation_interval": "1s"},
         "rule_files": [str(RULES)],
         "scrape_configs": [
             {"job_name": "floorgate", "static_configs": [{"targets": [gateway.split("//")[1]]}]}

@@ -168,6 +168,46 @@ def stack(
         yield Stack(client, prometheus, registry, policy)
 
 
+def test_a_burst_between_two_scrapes_counts_in_full(
+    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the chart's 30 s scrape interval, twenty answers and twenty feedback reports sent
+    between the first two scrapes of a new gateway: the production-readiness table and the
+    rules show 20 and the burst's rates, not nothing (a series born at its total has no
+    increase). About a minute: one scrape to wait for, then the next."""
+    monkeypatch.setenv("FAKE_UPSTREAM_KEY", UPSTREAM_KEY)
+    registry = CollectorRegistry()
+    policy = policy_file(tmp_path, upstream, "prometheus-policy.yaml")
+    with (
+        serve_policy(policy, registry, gate_refresh_s=0.2) as gateway,
+        httpx.Client(base_url=gateway, timeout=10) as client,
+        prometheus_server(tmp_path, gateway, scrape_s=30) as prometheus,
+    ):
+        assert poll(lambda: prometheus.total("floorgate_build_info"), bool, 40), "no first scrape"
+        sent = [chat(client, FAST, ABSTAIN if i < 2 else ANSWER) for i in range(20)]
+        for i, one in enumerate(sent):
+            feedback(client, one, "escaped_defect" if i < 3 else "merged")
+        answered = "floorgate_feedback_total"
+        assert poll(lambda: prometheus.total(answered), lambda v: v == 20, 40) == 20
+        table = "The four numbers per model, over the dashboard's time range"
+        panels = {name: fill(expr, EVERY) for name, expr in dashboard_queries().items()}
+        want = {"abstention [A]": 0.1, "merge [C]": 0.85, "escape [D]": 0.15}
+        want |= {"answered [E]": 20, "judged [F]": 20}
+        for what, value in want.items():
+            got = prometheus.values(panels[f"{table} {what.split()[1]}"], "model")
+            assert got.get(("fast",)) == pytest.approx(value, abs=1e-9), f"{what}: {got}"
+        rules = {
+            "route_model:floorgate_feedback_judged:increase1d": 20,
+            "route_model:floorgate_feedback_escaped:ratio_increase1d": 0.15,
+            "workflow_route_model:floorgate_abstentions:ratio_rate5m": 0.1,
+        }
+        for record, value in rules.items():
+            got = poll(lambda r=record: prometheus.total(r), bool, 10)  # type: ignore[misc]
+            assert got == pytest.approx(value, abs=1e-9), f"{record}: {got}"
+        escape = 'floorgate_gate_window_rate{route="capability-first", rate="escape"}'
+        assert prometheus.total(escape) == pytest.approx(0.15), "the gateway's own, ungated"
+
+
 def test_every_panel_and_rule_returns_data_and_the_rates_the_load_produced(stack: Stack) -> None:
     client, prometheus, registry = stack.client, stack.prometheus, stack.registry
     warmed = warm_up(client)

@@ -49,6 +49,7 @@ def test_promtool_checks_the_rules() -> None:
 
 def test_promtool_runs_the_unit_tests() -> None:
     assert [p.name for p in UNIT_TESTS] == [
+        "floorgate-rules-burst.test.yaml",
         "floorgate-rules-long.test.yaml",
         "floorgate-rules.test.yaml",
     ]
