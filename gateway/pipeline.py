@@ -17,6 +17,7 @@ from gateway.metrics import NONE
 from gateway.policy.compiled import ModelTarget, Policy
 from gateway.runtime import Answered, Runtime
 from gateway.selection import candidates
+from gateway.upstream.dialect import structured
 
 
 def new_request_id() -> str:
@@ -82,6 +83,7 @@ def plan_chat(
     if identity.unknown_workflow:
         rt.metrics.unknown_workflows.inc()
     models = candidates(policy, identity.route, identity.pinned_model, rt.health, rt.gates)
+    models = structured(models, body)  # a 400 if none of them can honour response_format
     contract = (
         policy.spec.workflows[identity.workflow].calibration_contract
         or policy.spec.routes[identity.route].calibration_contract

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 
 from gateway.api.asgi import Receive, Send
+from gateway.chat_stream import ChatStreamFixer, needs_fixing
 from gateway.classify import classify_completion
 from gateway.contract_stream import ContractFilter
 from gateway.errors import UpstreamFailed, stream_error_event
@@ -51,7 +52,11 @@ async def relay(
     first_token_s = time.perf_counter() - started
     watcher = _cancel_on_disconnect(receive)
     copy = StreamCopy()
-    translate = ContractFilter().feed if call.contract == "translate" else None
+    fixer = ChatStreamFixer(call.body) if needs_fixing(call.body) else None
+    translate = _chain(
+        ContractFilter().feed if call.contract == "translate" else None,
+        fixer.feed if fixer is not None else None,
+    )
     try:
         await _pump(rt, target.name, first, chunks, send, copy, translate)
     except asyncio.CancelledError:
@@ -69,6 +74,8 @@ async def relay(
     )
     if copy.status == 200:  # classified once the stream is over, off the critical path
         completion = copy.completion()
+        if completion["usage"] is None and fixer is not None:
+            completion["usage"] = fixer.usage  # the one counted for the client, if any
         rt.answered(answered, classify_completion(completion))
         rt.used(answered, target, completion)
     return target.name, copy.status
@@ -109,6 +116,20 @@ async def _pump(
     event = stream_error_event(UpstreamFailed(f"The model's stream broke: {error.message}"))
     copy.status = UpstreamFailed.status
     await send({"type": "http.response.body", "body": event})
+
+
+def _chain(*steps: Callable[[bytes], bytes] | None) -> Callable[[bytes], bytes] | None:
+    """The stream rewrites that apply, one after the other; None when none does."""
+    used = [s for s in steps if s is not None]
+    if len(used) <= 1:
+        return used[0] if used else None
+
+    def chained(chunk: bytes) -> bytes:
+        for step in used:
+            chunk = step(chunk)
+        return chunk
+
+    return chained
 
 
 def _cancel_on_disconnect(receive: Receive) -> asyncio.Task[None]:

@@ -12,6 +12,11 @@ the request's `model`:
   malformed                 200 with invalid JSON
   cut                       a stream (or body) cut off mid-way, with no [DONE]
   midfail                   like cut, after two content chunks
+  toolong                   400 context_length_exceeded, param messages (as OpenAI says it)
+  traceback                 500 whose message is a Python traceback with file paths
+  llamatools                a tool call streamed as llama-cpp-python does: id and name
+                            repeated in every delta; never a usage chunk
+  nousage                   like ok, but never a usage chunk, even when asked
 
 POST /v1/embeddings answers a 3-dimensional vector per input, and honours status:<code>,
 flaky:<k>, hang, slow:<s> and malformed the same way.
@@ -85,6 +90,25 @@ def _envelope(body: dict[str, Any], obj: str) -> dict[str, Any]:
 
 
 USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+TRACEBACK = """Traceback (most recent call last):
+  File "/home/someone/other-checkout/llama_cpp/server/app.py", line 412, in create_chat
+    return await run(body)
+  File "/usr/lib/python3.11/site-packages/llama_cpp/llama_chat_format.py", line 88, in run
+    raise ValueError(kind)
+ValueError: response_format type json_schema is not supported"""
+ERRORS: dict[str, tuple[int, dict[str, Any]]] = {
+    "toolong": (
+        400,
+        {
+            "message": "This model's maximum context length is 2048 tokens. However, your "
+            "messages resulted in 3000 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        },
+    ),
+    "traceback": (500, {"message": TRACEBACK, "type": "internal_server_error", "code": None}),
+}
 
 
 def completion(behaviour: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +119,8 @@ def completion(behaviour: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def chunks(behaviour: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    if behaviour == "llamatools":
+        return _llama_tool_chunks(body)
     message, finish = _message(behaviour, body)
     base = _envelope(body, "chat.completion.chunk")
 
@@ -116,8 +142,25 @@ def chunks(behaviour: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         words = message["content"].split(" ")
         out += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
     out.append(chunk({}, finish))
-    if (body.get("stream_options") or {}).get("include_usage"):
+    if (body.get("stream_options") or {}).get("include_usage") and behaviour != "nousage":
         out.append({**base, "choices": [], "usage": USAGE})
+    return out
+
+
+def _llama_tool_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    message, _ = _message("tool", body)
+    call = message["tool_calls"][0]
+    base = _envelope(body, "chat.completion.chunk")
+    arguments = call["function"]["arguments"]
+    third = max(1, len(arguments) // 3)
+    pieces = [arguments[:third], arguments[third : 2 * third], arguments[2 * third :]]
+    out = []
+    for piece in pieces:
+        function = {"name": call["function"]["name"], "arguments": piece}
+        delta = {"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                 "function": function}]}  # fmt: skip
+        out.append({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
     return out
 
 
@@ -177,10 +220,15 @@ class FakeUpstream:
             arg = "500"
         if behaviour == "status":
             return _error(int(arg))
+        if behaviour in ERRORS:
+            status, error = ERRORS[behaviour]
+            return web.json_response({"error": error}, status=status)
         if behaviour in ("hang", "slow"):
             await asyncio.sleep(3600 if behaviour == "hang" else float(arg))
         if behaviour == "malformed":
             return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
+        if behaviour == "llamatools" and not body.get("stream"):
+            behaviour = "tool"
         if behaviour in CUT_AFTER:
             return await _cut(request, body, CUT_AFTER[behaviour])
         if body.get("stream"):

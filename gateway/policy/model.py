@@ -120,6 +120,18 @@ class Route(Strict):
     """Live calibration limits each model must meet to serve this route."""
 
 
+class Wire(Strict):
+    """What an OpenAI-wire upstream understands, where servers differ; a field left out takes
+    its provider's default (gateway/upstream/dialect.py)."""
+
+    max_tokens: Literal["max_tokens", "max_completion_tokens"] | None = None
+    """The field that caps a reply: `max_tokens` (llama.cpp, vLLM and most servers; the
+    default but for provider openai) or `max_completion_tokens` (OpenAI)."""
+    json_schema: Literal["native", "json_object", "none"] | None = None
+    """`response_format: json_schema`: sent as is (native, the default), rewritten as
+    `{type: json_object, schema}` (llama-cpp-python's server), or refused with a 400 (none)."""
+
+
 class ModelSpec(Strict):
     """A model the policy may call; secrets only as {env: VAR_NAME}."""
 
@@ -144,6 +156,8 @@ class ModelSpec(Strict):
     the models that name the same origin and the same limit). Every request in flight holds
     one, a stream for its whole length; beyond the limit a request waits for one to come free."""
     params: dict[str, Any] = Field(default_factory=dict)
+    wire: Wire = Wire()
+    """Dialect differences of an OpenAI-wire upstream: which fields it understands."""
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -12,13 +12,36 @@ from gateway.policy.compiled import ModelTarget
 FailureKind = Literal["status", "timeout", "connect", "protocol"]
 
 _KEY_LIKE = re.compile(r"\b(sk|key|api|pk|rk)[-_][A-Za-z0-9_\-*.]{6,}", re.IGNORECASE)
+# A Python traceback's frames ('  File "/x/y.py", line 3, in f' and the source line after).
+_FRAME = re.compile(r'^\s*File "[^"]*", line \d+.*(?:\n(?!\s*File ")[ \t]+\S.*)?$', re.MULTILINE)
+_TRACEBACK_HEAD = re.compile(r"^\s*Traceback \(most recent call last\):\s*$", re.MULTILINE)
+# An absolute file path (POSIX with two or more parts, or a Windows drive), not a URL's path.
+_PATH = re.compile(r"(?<![\w:/.\-])(?:/[\w.@+\-]+){2,}/?|\b[A-Za-z]:\\[^\s'\"]+")
+# The fields of an upstream's error worth relaying: frameworks act on them
+# (context_length_exceeded: trim the history and try again).
+_RELAYED = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,80}$")
 
 
 def redact(text: str, secret: str | None = None) -> str:
-    """Strip anything key-shaped from an upstream message before it reaches a client or log."""
+    """An upstream message made fit for a client or a log: nothing key-shaped, no traceback,
+    no file path of the upstream's machine."""
     if secret:
         text = text.replace(secret, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", text)[:500]
+    text = _FRAME.sub("", _TRACEBACK_HEAD.sub("", text))
+    text = _PATH.sub("[path]", _KEY_LIKE.sub("[redacted]", text))
+    return " ".join(text.split())[:500]
+
+
+def relayed(error: object) -> dict[str, str | None]:
+    """`code`, `param` and `type` of an upstream's OpenAI-shaped error, when they are short
+    identifiers (anything else is dropped, never echoed)."""
+    out: dict[str, str | None] = {"code": None, "param": None, "type": None}
+    if isinstance(error, dict):
+        for name in out:
+            value = error.get(name)
+            if isinstance(value, str) and _RELAYED.match(value):
+                out[name] = value
+    return out
 
 
 @dataclass(slots=True)
@@ -39,12 +62,18 @@ class UpstreamError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        type: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.code = code  # the upstream's own error code, param and type, when it sent them
+        self.param = param
+        self.type = type
 
     @property
     def client_fault(self) -> bool:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -11,7 +12,8 @@ import orjson
 from gateway import __version__
 from gateway.policy.compiled import ModelTarget
 from gateway.upstream import http1
-from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact
+from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact, relayed
+from gateway.upstream.dialect import for_upstream
 
 # Gateway-only fields, never sent upstream.
 _PRIVATE_FIELDS = ("metadata",)
@@ -22,8 +24,9 @@ _BASE_HEADERS: http1.RawHeaders = [
 
 
 def wire_body(target: ModelTarget, body: dict[str, Any]) -> bytes:
-    """The client's (already checked) body, addressed to the upstream's own model name."""
-    out = {k: v for k, v in body.items() if k not in _PRIVATE_FIELDS}
+    """The client's (already checked) body, addressed to the upstream's own model name, in
+    its dialect."""
+    out = {k: v for k, v in for_upstream(target, body).items() if k not in _PRIVATE_FIELDS}
     out["model"] = target.spec.model
     out.update(target.params)
     return orjson.dumps(out)
@@ -149,16 +152,19 @@ def _status_error(
     target: ModelTarget, status: int, retry_after: bytes | None, raw: bytes
 ) -> UpstreamError:
     message = raw.decode("utf-8", "replace")
-    try:
+    error: object = None
+    with suppress(orjson.JSONDecodeError, AttributeError):
         error = orjson.loads(raw).get("error")
-        message = error.get("message", message) if isinstance(error, dict) else message
-    except (orjson.JSONDecodeError, AttributeError):
-        pass
+    if isinstance(error, dict):
+        message = str(error.get("message", message))
+    elif isinstance(error, str):
+        message = error
     return UpstreamError(
         "status",
-        redact(str(message), target.api_key),
+        redact(message, target.api_key),
         status=status,
         retry_after=parse_retry_after(retry_after.decode("latin-1") if retry_after else None),
+        **relayed(error),
     )
 
 

@@ -16,6 +16,7 @@ from gateway.errors import (
     GatewayError,
     PayloadTooLarge,
     RateLimited,
+    Unprocessable,
     UpstreamFailed,
     UpstreamTimeout,
 )
@@ -88,7 +89,10 @@ class Failover:
                 result = await _with_retries(target, call)
             except UpstreamError as err:
                 last = (target, err)
-                more = i + 1 < len(candidates) and not err.client_fault
+                if err.client_fault:  # the request's fault: the model is fine, no other helps
+                    self._on_outcome(target, None, None)
+                    break
+                more = i + 1 < len(candidates)
                 self._on_outcome(target, err, route if more else None)
                 if not more:
                     break
@@ -119,9 +123,13 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
 
 def gateway_error(err: UpstreamError, name: str) -> GatewayError:
     """Translate the last upstream failure into the status the client should see."""
-    if err.client_fault:
-        cls = PayloadTooLarge if err.status == 413 else BadRequest
-        return cls(f"The model refused the request: {err.message}", code="upstream_rejected")
+    if err.client_fault:  # relayed with the upstream's own code and param, which clients act on
+        cls = {413: PayloadTooLarge, 422: Unprocessable}.get(err.status or 0, BadRequest)
+        return cls(
+            f"The model refused the request: {err.message}",
+            code=err.code or "upstream_rejected",
+            param=err.param,
+        )
     if err.kind == "status" and err.status == 429:
         headers = {"retry-after": str(int(err.retry_after or 1))}
         return RateLimited(f"Model '{name}' is rate limited: {err.message}", headers=headers)
