@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from gateway import readiness
 from gateway.classify import Verdict
 from gateway.gates import Gates
 from gateway.keys import KeyRing
@@ -20,6 +21,7 @@ from gateway.metrics import Metrics
 from gateway.policy.compiled import ModelTarget, Policy
 from gateway.policy.store import PolicyStore
 from gateway.pricing import PriceTable
+from gateway.readiness import Readiness
 from gateway.selection import Health
 from gateway.settings import Settings
 from gateway.state import open_store
@@ -56,6 +58,7 @@ class Runtime:
     store: Store = field(init=False)
     ledger: Ledger = field(init=False)
     gates: Gates = field(init=False)
+    readiness: Readiness = field(default_factory=Readiness)
 
     def __post_init__(self) -> None:
         self.failover = Failover(self.transports.for_target, self._upstream_outcome)
@@ -80,6 +83,7 @@ class Runtime:
         """Ready what a policy needs before it serves: litellm's import takes seconds, and
         paid by a first request it would hold up every request on the event loop. Called
         at startup and, for a reload, in the reload's thread before the swap."""
+        self.readiness = readiness.check(policy)
         if policy.needs_litellm and not self.transports.litellm_ready:
             self.transports.litellm()
             # Its import leaves some 360,000 objects that a full collection would walk (240 ms
