@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from gateway import __version__
 from gateway.api import admin, explain, feedback, ops
 from gateway.api.asgi import Receive, Scope, Send
-from gateway.api.openai import OpenAIEndpoints
+from gateway.api.openai import RESPONSES_PATH, OpenAIEndpoints
 from gateway.errors import BadRequest, GatewayError, NotFound, error_body
 from gateway.reload import PolicyReloader
 from gateway.runtime import Runtime
@@ -34,19 +34,28 @@ class Floorgate:
         self.runtime = runtime
         self.rest = rest
         endpoints = OpenAIEndpoints(runtime)
+        self.get_response = endpoints.get_response
         self.hot: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): endpoints.chat_completions,
             ("POST", "/v1/embeddings"): endpoints.embeddings,
+            ("POST", "/v1/responses"): endpoints.responses,
             ("GET", "/v1/models"): endpoints.models,
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             handler = self.hot.get((scope["method"], scope["path"]))
+            if handler is None and scope["method"] == "GET":
+                handler = self._by_prefix(scope["path"])
             if handler is not None:
                 await handler(scope, receive, send)
                 return
         await self.rest(scope, receive, send)
+
+    def _by_prefix(self, path: str) -> Handler | None:
+        if path.startswith(RESPONSES_PATH) and len(path) > len(RESPONSES_PATH):
+            return self.get_response
+        return None
 
 
 def create_app(

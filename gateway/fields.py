@@ -24,6 +24,16 @@ CHAT_FIELDS = frozenset(
     }
 )  # fmt: skip
 
+RESPONSES_FIELDS = frozenset(
+    {
+        "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
+        "max_output_tokens", "max_tool_calls", "temperature", "top_p", "top_logprobs", "text",
+        "reasoning", "store", "previous_response_id", "metadata", "stream", "stream_options",
+        "user", "include", "truncation", "prompt_cache_key", "safety_identifier",
+        "service_tier", "background",
+    }
+)  # fmt: skip
+
 EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 
 # Only the gateway decides where a call goes and with which credentials.
@@ -56,6 +66,12 @@ def check_chat_body(body: dict[str, Any]) -> None:
         )
     _check_nested(body)
     check_chat_shapes(body)
+
+
+def check_responses_body(body: dict[str, Any]) -> None:
+    """As check_chat_body, for a Responses request (its items are checked as translated)."""
+    _check_top(body, RESPONSES_FIELDS, "Responses")
+    _check_nested(body)
 
 
 def check_embeddings_body(body: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from gateway.calibration import Contract, with_contract
 from gateway.errors import BadRequest
 from gateway.fields import check_chat_body
 from gateway.identify import Identity, identify
+from gateway.keys import Caller
 from gateway.metrics import NONE
 from gateway.policy.compiled import ModelTarget, Policy
 from gateway.runtime import Answered, Runtime
@@ -77,6 +78,13 @@ def plan_chat(
     caller = rt.keys.authenticate(authorization)
     body = parse_json(raw)
     check_chat_body(body)
+    return plan_body(rt, request_id, caller, workflow_header, body)
+
+
+def plan_body(
+    rt: Runtime, request_id: str, caller: Caller, workflow_header: str | None, body: dict[str, Any]
+) -> Call:
+    """Plan a checked chat body: workflow, route, candidates, contract."""
     policy = rt.policies.current  # one reference: this request sees one whole policy
     identity = identify(policy, caller, workflow_header, body)
     rt.metrics.decision(identity.workflow, identity.route)

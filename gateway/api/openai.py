@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -24,10 +24,12 @@ from gateway.api.asgi import (
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
 from gateway.embeddings import plan_embeddings
-from gateway.errors import GatewayError
+from gateway.errors import BadRequest, GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE, UNKNOWN
 from gateway.pipeline import Call, new_request_id, plan_chat
+from gateway.responses.store import ResponseStore, owner_of
+from gateway.responses.turn import plan_turn
 from gateway.runtime import Runtime
 from gateway.streaming import relay
 
@@ -38,12 +40,16 @@ INTERNAL = GatewayError("Floorgate failed to handle the request; it has been log
 class OpenAIEndpoints:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.stored = ResponseStore(rt.store, rt.settings.ledger_retention_s)
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._exchange(scope, receive, send, self._chat)
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._exchange(scope, receive, send, self._embed)
+
+    async def responses(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._exchange(scope, receive, send, self._respond)
 
     async def _exchange(self, scope: Scope, receive: Receive, send: Send, work: Work) -> None:
         """What every endpoint shares: the in-flight gauge, the body, OpenAI-shaped errors (a
@@ -84,8 +90,43 @@ class OpenAIEndpoints:
         else:
             ex.model = await self._complete(call, send, ex.started)
 
-    async def _complete(self, call: Call, send: Send, started: float) -> str:
-        """A non-streamed completion; returns the name of the model that served it."""
+    async def _respond(
+        self, ex: Exchange, scope: Scope, receive: Receive, send: Send, raw: bytes
+    ) -> None:
+        """POST /v1/responses, translated to a chat completion and back."""
+        turn = await plan_turn(
+            self.rt,
+            self.stored,
+            ex.request_id,
+            header(scope, b"authorization"),
+            header(scope, b"x-floorgate-workflow"),
+            raw,
+        )
+        call = turn.call
+        ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
+        if call.stream:
+            raise BadRequest("Streamed responses are not served yet.", param="stream")
+        ex.model = await self._complete(call, send, ex.started, turn.render)
+
+    async def get_response(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET /v1/responses/{id}: a stored response, to the key that created it."""
+        new_id_headers = _error_headers(new_request_id())
+        try:
+            authorization = header(scope, b"authorization")
+            self.rt.keys.authenticate(authorization)
+            owner = owner_of(authorization, self.rt.keys.open)
+            response_id = scope["path"].removeprefix(RESPONSES_PATH)
+            stored = await self.stored.load(owner, response_id)
+        except GatewayError as err:
+            await send_error(send, err, new_id_headers)
+            return
+        await send_response(send, 200, orjson.dumps(stored.response), new_id_headers)
+
+    async def _complete(
+        self, call: Call, send: Send, started: float, render: Render | None = None
+    ) -> str:
+        """A non-streamed completion; returns the name of the model that served it.
+        `render` turns the completion into another endpoint's body (a Response)."""
         rt = self.rt
         upstream_started = time.perf_counter()
         target, reply = await rt.failover.complete(call.identity.route, call.candidates, call.body)
@@ -94,6 +135,8 @@ class OpenAIEndpoints:
         body = reply.body
         if call.contract == "translate" and translate_completion(reply.data):
             body = orjson.dumps(reply.data)
+        if render is not None:
+            body = await render(reply.data)
         await send_response(
             send, 200, body, [*call.headers(target.name), *verdict_headers(verdict)]
         )
@@ -169,6 +212,8 @@ class Exchange:
 
 
 Work = Callable[[Exchange, Scope, Receive, Send, bytes], Awaitable[None]]
+Render = Callable[[dict[str, Any]], Awaitable[bytes]]
+RESPONSES_PATH = "/v1/responses/"
 
 
 def verdict_headers(verdict: Verdict) -> Headers:

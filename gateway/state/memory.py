@@ -32,6 +32,7 @@ from gateway.state.counters import Admission, Check, MemoryCounters
 log = logging.getLogger("floorgate.state")
 Entry = tuple[float, str, str]  # (time, code, workflow), as in the recent lists
 BucketKey = tuple[str, str, int, int]  # (route, model, width, start)
+MAX_DOCUMENTS = 100_000  # stored responses kept in memory, the oldest dropped first
 TTL_BY_WIDTH = {MINUTE: MINUTE_BUCKET_TTL_S, HOUR: HOUR_BUCKET_TTL_S}
 
 
@@ -48,6 +49,7 @@ class MemoryStore:
         self._buckets: dict[BucketKey, ByWorkflow] = {}
         self._answers: dict[tuple[str, str], deque[Entry]] = {}
         self._feedback: dict[tuple[str, str], deque[Entry]] = {}
+        self._documents: dict[str, tuple[float, str]] = {}  # key -> (expires at, value)
         self._next_purge = 0.0
         self._warned_full = False
         self.counters = MemoryCounters()
@@ -83,6 +85,19 @@ class MemoryStore:
         self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
     ) -> None:
         self.counters.settle(changes, admitted_at, now, member)
+
+    async def put_document(self, key: str, value: str, ttl_s: float) -> None:
+        documents = self._documents
+        documents.pop(key, None)
+        documents[key] = (time.time() + ttl_s, value)
+        while len(documents) > MAX_DOCUMENTS:  # the oldest first: dicts keep insertion order
+            del documents[next(iter(documents))]
+
+    async def get_document(self, key: str) -> str | None:
+        found = self._documents.get(key)
+        if found is None or found[0] <= time.time():
+            return None
+        return found[1]
 
     async def ping(self) -> None:
         return None

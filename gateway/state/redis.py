@@ -7,6 +7,7 @@ Key layout (every key under the `floorgate:` prefix, every key with a TTL):
       outcome:<outcome> = time reported, note:<outcome> = note     (feedback, on the record)
   {prefix}stats:{60|3600}:{route}:{model}:{start}   hash, "<workflow>|<count>" -> n
                                                     minute buckets 2 h, hour buckets 30 d
+  {prefix}doc:{key}                                 string, a stored response, `retention_s`
   {prefix}recent:{answers|feedback}:{route}:{model} list, "<ms>|<code>|<workflow>", newest
                                                     first, trimmed to 10,000, 30 d
 
@@ -116,6 +117,9 @@ class Keys:
     def record(self, request_id: str) -> str:
         return f"{self.prefix}req:{request_id}"
 
+    def document(self, key: str) -> str:
+        return f"{self.prefix}doc:{key}"
+
     def bucket(self, route: str, model: str, width: int, start: int) -> str:
         return f"{self.prefix}stats:{width}:{_name(route)}:{_name(model)}:{start}"
 
@@ -206,6 +210,15 @@ class RedisStore:
     ) -> None:
         with _translated():
             await self.counters.settle(changes, admitted_at, now, member)
+
+    async def put_document(self, key: str, value: str, ttl_s: float) -> None:
+        with _translated():
+            await self.client.set(self.keys.document(key), value, px=int(ttl_s * 1000))
+
+    async def get_document(self, key: str) -> str | None:
+        with _translated():
+            value = await self.client.get(self.keys.document(key))
+        return None if value is None else str(value)
 
     async def ping(self) -> None:
         with _translated():

@@ -1,0 +1,1 @@
+"""The Responses API: translated to chat completions, streamed as typed events, stored."""

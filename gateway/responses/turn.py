@@ -1,0 +1,73 @@
+"""One Responses request, planned as the chat completion it is translated to.
+
+The translated body goes through the same request path as a chat completion (workflow,
+route, candidates, calibration contract: gateway/pipeline.py); what comes back is rendered
+as a Response and, unless `store` is false, kept for `previous_response_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gateway.errors import BadRequest
+from gateway.fields import check_chat_body, check_responses_body
+from gateway.pipeline import Call, parse_json, plan_body
+from gateway.responses.store import ResponseStore, Stored, owner_of
+from gateway.responses.translate import assistant_message, from_completion, new_id, to_chat
+from gateway.runtime import Runtime
+
+
+@dataclass(slots=True)
+class Turn:
+    call: Call
+    request: dict[str, Any]  # as the client sent it
+    owner: str
+    conversation: list[dict[str, Any]]  # the chat messages so far, without instructions
+    response_id: str
+    store: ResponseStore
+
+    async def render(self, completion: dict[str, Any]) -> bytes:
+        """The Response for a whole chat completion, kept before the client gets it (so a
+        follow-up sent the moment it arrives finds it)."""
+        response = from_completion(self.response_id, self.request, completion)
+        await self.keep(response)
+        return orjson.dumps(response)
+
+    async def keep(self, response: dict[str, Any]) -> None:
+        if self.request.get("store", True) is False:
+            return
+        conversation = [*self.conversation, assistant_message(response["output"])]
+        await self.store.save(self.owner, Stored(response, conversation))
+
+
+async def plan_turn(
+    rt: Runtime,
+    store: ResponseStore,
+    request_id: str,
+    authorization: str | None,
+    workflow_header: str | None,
+    raw: bytes,
+) -> Turn:
+    caller = rt.keys.authenticate(authorization)
+    request = parse_json(raw)
+    check_responses_body(request)
+    for name in ("store", "stream", "parallel_tool_calls"):
+        if request.get(name) is not None and not isinstance(request[name], bool):
+            raise BadRequest(f"Invalid type for '{name}': expected a boolean.", param=name)
+    owner = owner_of(authorization, rt.keys.open)
+    history: list[dict[str, Any]] = []
+    previous = request.get("previous_response_id")
+    if previous is not None:
+        if not isinstance(previous, str) or not previous:
+            raise BadRequest(
+                "Invalid 'previous_response_id': expected a response id.",
+                param="previous_response_id",
+            )
+        history = (await store.load(owner, previous, "previous_response_id")).conversation
+    chat, conversation = to_chat(request, history)
+    check_chat_body(chat)
+    call = plan_body(rt, request_id, caller, workflow_header, chat)
+    return Turn(call, request, owner, conversation, new_id("resp"), store)
