@@ -253,3 +253,17 @@ def test_the_memory_ledger_gives_the_garbage_collector_nothing_to_walk() -> None
         assert found is not None and found.request_id == "req-5"
 
     run("memory", scenario)
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_documents_are_kept_until_their_ttl(kind: str) -> None:
+    async def scenario(store: Store) -> None:
+        await store.put_document("resp:owner:a", '{"x": 1}', 0.3)
+        await store.put_document("resp:owner:b", "kept", 60)
+        assert await store.get_document("resp:owner:a") == '{"x": 1}'
+        assert await store.get_document("resp:other:a") is None
+        await asyncio.sleep(0.45)
+        assert await store.get_document("resp:owner:a") is None
+        assert await store.get_document("resp:owner:b") == "kept"
+
+    run(kind, scenario)
