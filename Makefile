@@ -36,9 +36,11 @@ bench: setup
 bench-vs-litellm: setup
 	$(VENV)/python -m bench.run --vs-litellm $(BENCH_ARGS)
 
-# Quality on labelled replies (CLASSIFY_DATA, JSONL; see tests/data/README.md) and speed.
+# Quality on the shared labelled replies (SHARED_DATA, read in place; or CLASSIFY_DATA, JSONL)
+# and speed; docs/classify.md.
+SHARED_DATA ?= ../shared/data
 bench-classify: setup
-	$(VENV)/python -m bench.classify $(if $(CLASSIFY_DATA),--data $(CLASSIFY_DATA)) $(BENCH_ARGS)
+	$(VENV)/python -m bench.classify $(if $(CLASSIFY_DATA),--data $(CLASSIFY_DATA),--shared $(SHARED_DATA)) $(BENCH_ARGS)
 
 clean: stop-local-model
 	rm -rf .venv .run .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,13 +1,19 @@
 """`make bench-classify`: how well, and how fast, the classifier labels replies.
 
-    .venv/bin/python -m bench.classify [--data PATH] [--split tune|heldout|all]
-                                       [--collapse-flag] [--errors N] [--no-timing]
+    .venv/bin/python -m bench.classify [--shared DIR | --data PATH] [--errors N] [--no-timing]
 
---data is JSONL, one labelled reply a line: {"response": text | message | completion,
-"label": "abstain" | "flag" | "answer", "kind": ..., "split": "tune" | "heldout", "id": ...}
-(bench/classify_data.py writes it from public releases; see tests/data/README.md). Without
---data only the timing runs. Timing uses synthetic replies (neutral prose and code repeated
-to 2 KB and 50 KB): it measures cost, not quality. The last line of stdout is one JSON object.
+--shared is the folder of labelled public sets (../shared/data: XSTest v2 and the linguistic
+confidence benchmark, read in place with bench/classify_data.py); --data is JSONL instead,
+one labelled reply a line: {"response": text | message | completion, "label": "abstain" |
+"flag" | "answer", "kind", "split": "tune" | "heldout", "source", "model", "id"}. It prints
+the held-out half's scores, a leave-one-source-out table, per-model figures and the targets,
+each marked PASS or MISS; then the time per reply on synthetic 2 KB and 50 KB replies (cost,
+not quality). The last line of stdout is one JSON object.
+
+Leave one source out: the detector has no parameter fit to data (docs/classify.md says
+why), so the step "fit on the other sources" leaves it as it is, and the left-out source's
+held-out half is scored. Its phrases were written while reading the tuning halves of both
+sources: the held-back sets the data README names are the blind test, and are not read here.
 """
 
 from __future__ import annotations
@@ -16,17 +22,17 @@ import argparse
 import gc
 import json
 import statistics
-import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.classify import classify_response, classify_text
+from bench import classify_data
+from bench.classify_scores import LABELS, Table, scored_as, source_labels, table
+from gateway.classify import Verdict, classify_response, classify_text
 
-LABELS = ("abstain", "flag", "answer")
-TARGETS = {"macro_f1": 0.88, "abstain_f1": 0.92, "flag_f1": 0.82, "rate_gap_points": 3.0}
+TARGETS = {"heldout_macro_f1": 0.92, "loso_macro_f1": 0.85, "rate_gap_points": 3.0}
 BUDGET_US = {2048: 100.0, 50 * 1024: 2000.0}
 
 PROSE = (
@@ -39,26 +45,15 @@ CODE = (
     "    with open(path, encoding='utf-8') as f:\n        data = json.load(f)\n"
     "    return data if isinstance(data, dict) else {}\n```\n"
 )
-
-
-@dataclass(frozen=True)
-class Scores:
-    precision: float
-    recall: float
-    f1: float
-    support: int
-    predicted: int
+Row = dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     summary: dict[str, Any] = {}
-    if args.data:
-        rows = [r for r in _rows(args.data) if args.split == "all" or r.get("split") == args.split]
-        if not rows:
-            print(f"no rows in {args.data} for split {args.split}", file=sys.stderr)
-            return 2
-        summary["quality"] = quality(rows, args.collapse_flag, args.errors)
+    rows = _load(args)
+    if rows:
+        summary["quality"] = quality(rows, args.errors)
     if not args.no_timing:
         summary["timing_us"] = timing()
     print(json.dumps(summary))
@@ -67,19 +62,32 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench.classify", description=__doc__)
+    parser.add_argument("--shared", type=Path, help="the shared data folder (../shared/data)")
     parser.add_argument("--data", type=Path, help="labelled JSONL (see the module docstring)")
-    parser.add_argument("--split", choices=["tune", "heldout", "all"], default="heldout")
-    parser.add_argument(
-        "--collapse-flag",
-        action="store_true",
-        help="count a predicted flag as answer: for data labelled only abstain/answer",
-    )
+    parser.add_argument("--seed", type=int, default=4, help="the tune/held-out split's seed")
     parser.add_argument("--errors", type=int, default=0, help="print N misclassified rows")
     parser.add_argument("--no-timing", action="store_true")
     return parser
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
+def _load(args: argparse.Namespace) -> list[Row]:
+    if args.data:
+        return _jsonl(args.data)
+    if not args.shared:
+        return []
+    if not args.shared.is_dir():
+        raise SystemExit(f"{args.shared}: no such folder (the shared labelled data)")
+    return shared_rows(args.shared, args.seed)
+
+
+def shared_rows(folder: Path, seed: int) -> list[Row]:
+    """The public labelled sets in the shared data folder, labelled and split by prompt."""
+    rows = list(classify_data.xstest(folder / "xstest-v2", seed))
+    lingconf = folder / "linguistic-confidence" / "full_dataset.csv"
+    return rows + list(classify_data.lingconf(lingconf, seed))
+
+
+def _jsonl(path: Path) -> list[Row]:
     with path.open(encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     bad = [i for i, r in enumerate(rows, 1) if r.get("label") not in LABELS or "response" not in r]
@@ -88,70 +96,103 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def quality(rows: list[dict[str, Any]], collapse_flag: bool, errors: int) -> dict[str, Any]:
-    truth = [r["label"] for r in rows]
+def quality(rows: list[Row], errors: int = 0) -> dict[str, Any]:
+    """Score every row once, then print and return the held-out, per-source and per-model
+    figures and the targets."""
+    labelled = source_labels(rows)
     verdicts = [classify_response(r["response"]) for r in rows]
-    predicted = ["answer" if collapse_flag and v.label == "flag" else v.label for v in verdicts]
-    labels = [label for label in LABELS if label in truth]
-    table = {label: score(label, truth, predicted) for label in LABELS}
-    macro = statistics.fmean(table[label].f1 for label in labels)
-    gaps = {
-        label: 100 * (table[label].predicted - table[label].support) / len(rows) for label in LABELS
-    }
-    _print_quality(len(rows), table, labels, macro, gaps)
-    _print_confusion(truth, predicted)
-    _print_kinds(rows, verdicts)
+    predicted = [
+        scored_as(v.label, labelled[str(r.get("source", "?"))])
+        for r, v in zip(rows, verdicts, strict=True)
+    ]
+    heldout = [i for i, r in enumerate(rows) if r.get("split", "heldout") == "heldout"]
+    overall = _table(rows, predicted, heldout)
+    print(f"held-out half: {overall.n} labelled replies")
+    _print_table(overall)
+    _print_confusion([rows[i]["label"] for i in heldout], [predicted[i] for i in heldout])
+    loso = _print_groups("leave one source out (held-out half)", rows, predicted, heldout, "source")
+    models = _print_groups(
+        "per model (held-out half)",
+        rows,
+        predicted,
+        heldout,
+        lambda r: f"{r.get('source')}/{r.get('model')}",
+    )
+    passed = _print_targets(overall, loso)
     if errors:
         _print_errors(rows, verdicts, predicted, errors)
     return {
-        "rows": len(rows),
-        "macro_f1": round(macro, 4),
-        "f1": {label: round(table[label].f1, 4) for label in LABELS},
-        "rate_gap_points": {label: round(gap, 2) for label, gap in gaps.items()},
+        "rows": overall.n,
+        "macro_f1": round(overall.macro_f1, 4),
+        "f1": {label: round(overall.by_label[label].f1, 4) for label in LABELS},
+        "rate_gap_points": {label: round(g, 2) for label, g in overall.gaps.items()},
+        "loso_macro_f1": {k: round(t.macro_f1, 4) for k, t in loso.items()},
+        "per_model_macro_f1": {k: round(t.macro_f1, 4) for k, t in models.items()},
+        "targets_met": passed,
     }
 
 
-def score(label: str, truth: list[str], predicted: list[str]) -> Scores:
-    hit = sum(t == p == label for t, p in zip(truth, predicted, strict=True))
-    support, guessed = truth.count(label), predicted.count(label)
-    precision = hit / guessed if guessed else 0.0
-    recall = hit / support if support else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return Scores(precision, recall, f1, support, guessed)
+def _table(rows: list[Row], predicted: list[str], indexes: Sequence[int]) -> Table:
+    return table([rows[i]["label"] for i in indexes], [predicted[i] for i in indexes])
 
 
-def _print_quality(
-    n: int, table: dict[str, Scores], labels: list[str], macro: float, gaps: dict[str, float]
-) -> None:
-    print(f"{n} labelled replies")
-    print(f"{'label':8} {'prec':>6} {'recall':>6} {'F1':>6} {'true%':>6} {'pred%':>6} {'n':>6}")
-    for label, s in table.items():
+def _print_table(t: Table) -> None:
+    print(f"{'label':8} {'prec':>6} {'recall':>6} {'F1':>6} {'true%':>6} {'pred%':>6} {'bias':>6}")
+    for label, s in t.by_label.items():
+        if label not in t.labels:
+            continue
+        true, pred = 100 * s.support / t.n, 100 * s.predicted / t.n
         print(
             f"{label:8} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f} "
-            f"{100 * s.support / n:6.1f} {100 * s.predicted / n:6.1f} {s.support:6d}"
+            f"{true:6.1f} {pred:6.1f} {pred - true:+6.1f}"
         )
-    missing = [label for label in LABELS if label not in labels]
-    note = (
-        f" (over {', '.join(labels)}; the data labels no {', '.join(missing)})" if missing else ""
-    )
-    print(f"macro-F1 {macro:.3f}{note}")
+    print(f"macro-F1 {t.macro_f1:.3f} over {', '.join(t.labels)}")
+
+
+def _print_groups(
+    title: str,
+    rows: list[Row],
+    predicted: list[str],
+    indexes: Sequence[int],
+    key: str | Callable[[Row], str],
+) -> dict[str, Table]:
+    keyed = (lambda r: str(r.get(key, "?"))) if isinstance(key, str) else key
+    groups: dict[str, list[int]] = {}
+    for i in indexes:
+        groups.setdefault(keyed(rows[i]), []).append(i)
+    print(title)
+    print(f"{'':36} {'n':>5} {'macro':>6} {'abst':>6} {'flag':>6} {'answer':>6} {'worst bias':>10}")
+    tables = {}
+    for name, members in sorted(groups.items()):
+        t = tables[name] = _table(rows, predicted, members)
+        f1 = [f"{t.by_label[x].f1:6.3f}" if x in t.labels else f"{'-':>6}" for x in LABELS]
+        print(f"{name[:36]:36} {t.n:5d} {t.macro_f1:6.3f} {' '.join(f1)} {t.worst_gap:+10.1f}")
+    return tables
+
+
+def _print_targets(overall: Table, loso: dict[str, Table]) -> bool:
+    worst = min(loso.values(), key=lambda t: t.macro_f1)
     checks = [
-        ("macro-F1", macro >= TARGETS["macro_f1"], f">= {TARGETS['macro_f1']}"),
-        ("abstain F1", _met(table["abstain"], "abstain_f1"), f">= {TARGETS['abstain_f1']}"),
-        ("flag F1", _met(table["flag"], "flag_f1"), f">= {TARGETS['flag_f1']}"),
         (
-            "rates",
-            all(abs(g) <= TARGETS["rate_gap_points"] for g in gaps.values()),
-            f"within {TARGETS['rate_gap_points']:g} points",
+            f"held-out macro-F1 >= {TARGETS['heldout_macro_f1']}",
+            overall.macro_f1 >= TARGETS["heldout_macro_f1"],
+            f"{overall.macro_f1:.3f}",
+        ),
+        (
+            f"leave-one-source-out macro-F1 >= {TARGETS['loso_macro_f1']} on every source",
+            worst.macro_f1 >= TARGETS["loso_macro_f1"],
+            f"lowest {worst.macro_f1:.3f}",
+        ),
+        (
+            f"every label's predicted rate within {TARGETS['rate_gap_points']:g} points",
+            overall.worst_gap <= TARGETS["rate_gap_points"],
+            f"worst {overall.worst_gap:.2f}",
         ),
     ]
-    for name, ok, target in checks:
-        verdict = "not measured (the data has no such label)" if ok is None else "met"
-        print(f"  target {name} {target}: {'MISSED' if ok is False else verdict}")
-
-
-def _met(scores: Scores, target: str) -> bool | None:
-    return None if not scores.support else scores.f1 >= TARGETS[target]
+    print("targets")
+    for name, ok, got in checks:
+        print(f"  {'PASS' if ok else 'MISS'}  {name}  ({got})")
+    return all(ok for _, ok, _ in checks)
 
 
 def _print_confusion(truth: list[str], predicted: list[str]) -> None:
@@ -162,19 +203,8 @@ def _print_confusion(truth: list[str], predicted: list[str]) -> None:
         print(f"{t:9}" + "".join(f"{pairs[t, p]:9d}" for p in LABELS))
 
 
-def _print_kinds(rows: list[dict[str, Any]], verdicts: list[Any]) -> None:
-    both = [
-        (r.get("kind"), v.kind)
-        for r, v in zip(rows, verdicts, strict=True)
-        if r["label"] == "abstain" and v.label == "abstain" and r.get("kind")
-    ]
-    if both:
-        right = sum(t == p for t, p in both)
-        print(f"kind right on {right}/{len(both)} abstentions caught")
-
-
 def _print_errors(
-    rows: list[dict[str, Any]], verdicts: list[Any], predicted: list[str], limit: int
+    rows: list[Row], verdicts: list[Verdict], predicted: list[str], limit: int
 ) -> None:
     wrong = [
         (r, v, p) for r, v, p in zip(rows, verdicts, predicted, strict=True) if p != r["label"]
@@ -196,8 +226,8 @@ def timing() -> dict[str, dict[str, float]]:
             median, p99 = _time(text, 5000 if size <= 4096 else 1000)
             key = f"{name}-{size // 1024}k"
             results[key] = {"median": round(median, 1), "p99": round(p99, 1)}
-            flag = "" if median <= budget else "  OVER"
-            print(f"{key:14} {median:8.1f} {p99:8.1f} {budget:8.0f}{flag}")
+            verdict = "PASS" if median <= budget else "MISS"
+            print(f"{key:14} {median:8.1f} {p99:8.1f} {budget:8.0f}  {verdict}")
     return results
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
-from gateway import cues
+from gateway import cues, speech_acts
 
 Label = Literal["abstain", "flag", "answer"]
 Kind = Literal["declined", "clarification"]
@@ -41,8 +41,15 @@ OFFER_LEAD = 200
 # Past this, only the head and the tail are read: refusals, questions and doubt sit at the ends.
 MAX_SCAN = 8192
 FENCE = "```"
+# An answer follows an opening when this much prose comes after its first sentence.
+BODY_CHARS = 200
+# A bare question ("Which region?") asks instead of answering only in a reply this short.
+BARE_QUESTION = 300
+# Openings that apologise: what follows them may well be the answer.
+APOLOGY = frozenset({"apologize-but"})
 # After "I'm not sure", a "but" brings the answer it is not sure of.
 _BUT = re.compile(r"\b(?:but|though)\b")
+_COURTESY = re.compile(r"\b(?:wish|sorry|afraid|love to|like to|happy to|apologi[sz]e)\b")
 
 # One pattern per comment marker: a literal prefix is scanned for at C speed.
 _COMMENTS = tuple(re.compile(re.escape(m) + r"[^\n]*") for m in ("#", "//", "/*", "<!--", "-- "))
@@ -68,15 +75,16 @@ ANSWER = Verdict("answer")
 
 
 def classify_text(text: str) -> Verdict:
-    """The text rules: a refusal near the start, a question instead of an answer, or doubt."""
+    """The text rules: a refusal near the start, a question instead of an answer, or doubt;
+    a reply with code that asks about, or states its reading of, the task is a flag."""
     reply = Reply.of(text)
     found = declined(reply)
     if found:
         return Verdict("abstain", "declined", "text", found)
-    found = asks(reply)
+    found = "" if reply.has_code else asks(reply)
     if found:
         return Verdict("abstain", "clarification", "text", found)
-    found = doubts(reply)
+    found = doubts(reply) or (queries(reply) if reply.has_code else "")
     if found:
         return Verdict("flag", None, "text", found)
     return ANSWER
@@ -101,9 +109,13 @@ class Reply:
         if FENCE not in text:
             low = _lowered(text)
             return cls(low, low, text if len(text) == len(low) else low, False, cues.scan(low))
-        parts = text.split(FENCE)
-        prose_raw = " ".join(parts[0::2])
-        code = "\n".join(parts[1::2])
+        prose_parts, code_parts = _unfenced(text.split(FENCE))
+        prose_raw = " ".join(prose_parts)
+        code = "\n".join(code_parts)
+        if not code.strip():  # every fence held prose: a reply without code
+            low = _lowered(prose_raw)
+            raw = prose_raw if len(prose_raw) == len(low) else low
+            return cls(low, low, raw, False, cues.scan(low))
         notes_raw = "\n".join(n for c in _COMMENTS for n in c.findall(code))
         prose = _lowered(prose_raw)
         said, said_raw = f"{prose}\n{_lowered(notes_raw)}", f"{prose_raw}\n{notes_raw}"
@@ -126,6 +138,27 @@ class Reply:
         return "" if found is None else self.said_raw[found.start : found.end][:200]
 
 
+# What a line of code has and a sentence does not: assignment, a call, braces, operators.
+_CODE_MARKS = re.compile(r"[=;{}<>$\\]|\w\(|^\s*(?:def|class|import|from|return|select)\b", re.M)
+_PROSE_TAGS = frozenset({"", "text", "txt", "markdown", "md", "plaintext"})
+
+
+def _unfenced(parts: list[str]) -> tuple[list[str], list[str]]:
+    """The prose and the code of a reply split at fences. A fence that holds only prose (a
+    question put in a code block) is prose."""
+    prose, code = [parts[0]], []
+    for i in range(1, len(parts), 2):
+        after = parts[i + 1] if i + 1 < len(parts) else ""
+        tag, _, body = parts[i].partition("\n")
+        held = parts[i]
+        if tag.strip().lower() in _PROSE_TAGS and "?" in held and not _CODE_MARKS.search(held):
+            prose[-1] += f" {body or tag} {after}"
+        else:
+            code.append(parts[i])
+            prose.append(after)
+    return prose, code
+
+
 def _lowered(text: str) -> str:
     return text.lower().replace("\u2019", "'")
 
@@ -140,16 +173,41 @@ def _bounded(text: str) -> str:
 
 
 def declined(reply: Reply) -> str:
-    """A refusal in the opening of the prose, or a short reply that says it cannot know."""
+    """A refusal in the opening of the prose, or a short reply that says it cannot know.
+
+    An apology that opens a reply declines only if no answer follows it; a refusal worded
+    with any verb counts in the first sentence, if no answer follows it either.
+    """
     prose = reply.prose
-    found = reply.find(cues.DECLINE, _lead(prose, LEAD_CHARS)) or reply.find(
-        cues.DECLINE_OPENING, _lead(prose, OPENING_CHARS)
-    )
+    found = reply.find(cues.DECLINE, _lead(prose, LEAD_CHARS))
+    if found is None:
+        found = reply.find(cues.DECLINE_OPENING, _lead(prose, OPENING_CHARS))
+        if found and found.cue in APOLOGY and _answered_after(reply, found.end):
+            found = None  # "I'm sorry, but the loop is off by one. Here is the fix: ..."
+    if found is None:
+        first = speech_acts.sentence_end(prose, 0)
+        found = reply.find(cues.DECLINE_FIRST, first)
+        if found and (_BUT.search(prose, 0, first) or _answered_after(reply, found.end)):
+            found = None  # "I can't reproduce it here, but the fix is ..."
     if found is None and _short(reply):
         found = reply.find(cues.DECLINE_SHORT)
-        if found and (_BUT.search(prose, found.end) or reply.find(cues.HEDGE)):
+        if found and _hedged_answer(reply, found):
             found = None  # "I'm not sure, but possibly 1844": a hedged answer, not a refusal
     return reply.quote(found)
+
+
+def _hedged_answer(reply: Reply, found: cues.Found) -> bool:
+    """A short reply that offers an answer beside saying it cannot be sure of one: a "but"
+    (not after a courtesy: "I wish I could help, but ..."), a hedge on a claim, a guess."""
+    prose = reply.prose
+    but = _BUT.search(prose)
+    if but and but.start() < found.start and _COURTESY.search(prose, 0, but.start()):
+        but = _BUT.search(prose, found.end)
+    return bool(but or _hedge_on_claim(reply) or speech_acts.proposes(prose))
+
+
+def _answered_after(reply: Reply, at: int) -> bool:
+    return speech_acts.answers_after(reply.prose, at, reply.has_code, BODY_CHARS)
 
 
 def _short(reply: Reply) -> bool:
@@ -160,28 +218,60 @@ def asks(reply: Reply) -> str:
     """A short reply, with no code, that asks for what it needs instead of answering.
 
     A request for details counts in the opening, or anywhere if the reply ends on a question;
-    a bare question ("which version?") or an offer counts only if the reply ends on it.
+    a bare question ("which version?") or an offer counts only if the reply ends on it, and a
+    very short reply that ends on a question put to the user asks, whatever its words.
     """
     prose = reply.prose
-    if reply.has_code or len(prose.strip()) > CLARIFY_MAX:
+    if len(prose.strip()) > CLARIFY_MAX:
         return ""
-    question = prose.rstrip().rstrip("*_)\"'").endswith("?")
+    last = speech_acts.last_sentence(prose)
+    question = speech_acts.is_question(prose, last)
     found = reply.find(cues.ASK_STRONG, None if question else _lead(prose, ASK_LEAD))
     if found is None and question:
         found = reply.find(cues.ASK_WEAK) or reply.find(cues.ASK_OFFER, _lead(prose, OFFER_LEAD))
+    if found is None and question and len(prose.strip()) <= BARE_QUESTION:
+        guessing = reply.find(cues.HEDGE) or reply.find(cues.DOUBT)
+        if speech_acts.asks_user(prose[last[0] : last[1]]) and guessing is None:
+            found = cues.Found("bare-question", *last)
     return reply.quote(found)
 
 
 def doubts(reply: Reply) -> str:
     """Doubt about its own output, in the prose or in a comment in the code it wrote; in a
-    short reply, a hedge on its claim."""
+    short reply, a hedge on its claim (not on a detail of it)."""
     found = reply.find(cues.DOUBT, said=True)
     if found is None and _short(reply):
         # A hedge on its claim; or "I have no idea, but ..." that declined() let through
         # because an answer followed.
-        found = reply.find(cues.HEDGE) or reply.find(cues.DECLINE_SHORT)
+        found = _hedge_on_claim(reply) or reply.find(cues.DECLINE_SHORT)
     if found is None and reply.has_code:  # the comments follow the prose and a newline
         found = reply.find(cues.CODE_DOUBT, said=True, begin=len(reply.prose) + 1)
+    return reply.quote(found)
+
+
+def _hedge_on_claim(
+    reply: Reply, begin: int = 0, limit: int | None = None, depth: int = 3
+) -> cues.Found | None:
+    """A hedge that qualifies the claim, not a detail; the table finds the first hedge in
+    its own order, so a hedge on a detail sends the search before it and after it."""
+    found = reply.find(cues.HEDGE, limit, begin=begin)
+    if found is None or speech_acts.on_claim(reply.prose, found.start):
+        return found
+    if not depth:
+        return None
+    return _hedge_on_claim(reply, begin, found.start, depth - 1) or _hedge_on_claim(
+        reply, found.end, limit, depth - 1
+    )
+
+
+def queries(reply: Reply) -> str:
+    """In a reply with code: a question about the task put to the user, its reading of a
+    requirement, or a limit it admits (in prose or comments): it answered, with a doubt."""
+    found = reply.find(cues.CODE_NOTES, said=True)
+    if found is None:
+        prose = reply.prose
+        span = next(speech_acts.questions_to_user(prose, anywhere=True), None)
+        found = cues.Found("question", *span) if span else None
     return reply.quote(found)
 
 

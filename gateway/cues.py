@@ -8,8 +8,9 @@ typographic apostrophes made plain.
 from __future__ import annotations
 
 from gateway.cue_search import Cue, Finder, Found, Hits, cue, each
+from gateway.doubt_cues import CODE_DOUBT, CODE_NOTES, DOUBT, HEDGE
 
-__all__ = ["Cue", "Found", "Hits", "first", "scan"]
+__all__ = ["CODE_DOUBT", "CODE_NOTES", "DOUBT", "HEDGE", "Cue", "Found", "Hits", "first", "scan"]
 
 _TASK = (
     r"(?:help(?! but| it\b| thinking)|assist|comply|provide|fulfil|fulfill|create|write|generate"
@@ -67,6 +68,18 @@ DECLINE: tuple[Cue, ...] = (
         before=r"\b(?:it(?:'s| is| would be)|that(?:'s| is)) (?:never |not |in)",
     ),
     cue(
+        "refrain",
+        r"refrain from\b",
+        before=r"\b(?:i|we)(?:'ll|'d|'m| will| would| must| should| have to| need to| shall| am"
+        r"| going to)*(?: have to| going to)? ",
+    ),
+    cue(
+        "not-possible-to",
+        r"possible (?:for me )?to (?:provide|give|answer|share|write|create|generate|help|assist"
+        r"|comply|fulfil|fulfill|determine|say|predict|know|tell|offer|access)\b",
+        before=r"\b(?:it(?:'s| is| would be)|that(?:'s| is)) (?:not |im)",
+    ),
+    cue(
         "against-my",
         r"against my (?:programming|guidelines|policies|policy|principles|ethical|values)\b",
         r"my (?:programming|guidelines|policies) (?:prevents?|prohibits?|does not allow) me\b",
@@ -114,6 +127,17 @@ DECLINE_OPENING: tuple[Cue, ...] = (
         r"i am sorry,? but\b",
         r"sorry,? but\b",
     ),
+    cue(
+        "lecture",
+        *each(
+            "important to note|important to remember|important to understand"
+            "|important to recognize|important to emphasize",
+            r" that [^.!?]{0,160}?\b(?:illegal|unethical|harmful|dangerous|never (?:acceptable"
+            r"|okay|ok|appropriate|justified|the answer)|not (?:acceptable|appropriate|ethical)"
+            r"|a serious (?:crime|offense)|a crime)\b",
+        ),
+        before=r"^\s*(?:first(?:ly)?(?: and foremost)?,? )?(?:it(?:'s| is)|it is always) ",
+    ),
     cue("not-within-my", r"not within my (?:programming|ethical|guidelines|capabilit|abilit)"),
 )
 
@@ -147,7 +171,7 @@ DECLINE_SHORT: tuple[Cue, ...] = (
     cue(
         "no-access",
         r"access to (?:real-time|current|live|the internet|your|external|personal|up-to-date"
-        r"|that|this|reliable|specific|the)",
+        r"|that|this|reliable|specific|the|information|data|records|details)",
         r"the ability to (?:browse|access|see|view|open|run|execute)",
         before=r"\bi (?:don't|do not) have ",
     ),
@@ -168,10 +192,42 @@ DECLINE_SHORT: tuple[Cue, ...] = (
     ),
     cue(
         "rather-not-guess",
-        *each("guess|speculat", r"(?:e|ing)?\b"),
+        *each("guess|speculat|mislead", r"(?:e|ing)?\b"),
         before=r"\b(?:rather not|not (?:even )?going to|not want to|won't|will not|shouldn't"
-        r"|refrain from)(?: \w+)? ",
+        r"|refrain from|n't want to)(?: \w+)? ",
     ),
+    cue(
+        "not-enough-to-say",
+        *each(
+            "confident|sure|certain|familiar|knowledgeable|informed",
+            r" enough (?:\S+ ){0,7}to (?:" + _SAY + "|offer)",
+        ),
+        before=r"\b(?:not|n't)(?: \w+)? ",
+    ),
+    cue(
+        "not-familiar",
+        r"familiar with\b",
+        before=_FIRST + r"(?:\w+ ){0,2}not (?:\w+ )?|\bi(?:'m| am) (?:\w+ )?un",
+    ),
+    cue(
+        "need-to-consult",
+        r"need to (?:consult|contact|check|look (?:it |this |that )?up|research)\b",
+        before=r"\b(?:i|you)(?:'d| would| will|'ll)?(?: likely| probably)? ",
+    ),
+    cue("need-to-consult", *each("recommend|suggest", r" (?:consulting|contacting)\b")),
+    cue(
+        "no-information",
+        *each(
+            "does not|doesn't|do not|don't",
+            r" (?:contain|have|include) (?:the|an|that|this|any) (?:answer|information)\b",
+        ),
+        before=r"\b(?:knowledge(?: base)?|data|training data|sources|records|memory) ",
+    ),
+    cue(
+        "rather-not-answer",
+        *each("prefer not to|rather not", r" (?:answer|say|respond|comment|give)\b"),
+    ),
+    cue("at-a-loss", r"at a (?:complete |total )?loss\b", before=_FIRST),
     cue("pass", r"pass\b", before=r"\bi(?:'ll| will|'d| have to| must)(?: have to)? "),
     cue(
         "beyond-me",
@@ -239,180 +295,34 @@ ASK_OFFER: tuple[Cue, ...] = (
     cue("offer", r"shall i\b", r"should i\b"),
 )
 
-_OWN = (
-    r"\b(?:this|it|that|the (?:code|solution|script|answer|approach|function|query|regex|example"
-    r"|snippet|above|implementation|formula|estimate|result|output|command|fix|patch|figure"
-    r"|numbers?|information))(?: above| below| here)? "
+# Refusals in the first sentence with any verb ("I won't be drafting that", "I can't
+# translate ..."), which count only when no answer follows them.
+_NOT_REFUSING = (
+    r"(?!help but|stress|emphasi[sz]e|overstate|guarantee|be (?:sure|certain)|say for|wait"
+    r"|thank|believe|imagine|recommend|express|agree|promise|tell for|see why|think of"
+    r"|find (?:a|any) (?:reason|fault)"
+    # what it cannot do to check its work, or know: doubt (DOUBT) or a short decline
+    r"|run|execute|test|verify|check|compile|access|browse|see|view|open|confirm|recall"
+    r"|remember|know|say)\b"
 )
-_MINE = r"(?:this|my|the (?:above|code|solution|approach|implementation|script|query|regex))\b"
-_CHECKED = (
-    r"(?:tested|test|run|ran|executed|execute|verified|verify|checked|check|compiled|compile)"
-)
-_ADVERB = (
-    r"(?:actually |personally |yet |been able to |fully |thoroughly |able to |yet been |been )?"
-)
-# What it did not do (test, run) or what its output may not do (work, be correct).
-_UNSURE_OF = (
-    _ADVERB
-    + _CHECKED
-    + r"\b|(?:work|be (?:correct|accurate|right|exact|optimal|complete|reliable|perfect|100%)"
-    r"|handle|compile|cover|catch|account)\b"
-)
-# Who: "i have" + "n't tested", "this code has" + "n't been run", "it might" + " not work".
-_SUBJECT = (
-    r"\b(?:i|we|i've|we've|i'm|we're)(?: have| did| could| ca| can| was| were| had| am| will| wo)?"
-    r"|\b(?:this|it|that|the \w+|my \w+)(?: \w+)? (?:has|have|is|was|might|may|could|will|wo"
-    r"|would)(?: still)?"
-)
-
-# Self-flag: doubt about, or a possible flaw in, its own output.
-DOUBT: tuple[Cue, ...] = (
+DECLINE_FIRST: tuple[Cue, ...] = (
     cue(
-        "not-sure",
-        r"sure\b",
-        r"certain\b",
-        r"confident\b",
-        r"positive\b",
-        before=_FIRST + r"(?:\w+ ){0,2}(?:not (?:at all )?(?:[\w%]+ )?|un)"
-        r"|\bcan(?:'t|not) be (?:[\w%]+ )?"
-        r"|\bnot (?:entirely|completely|totally|100%|quite|fully|very) ",
-    ),
-    cue(
-        "not-sure",
-        *each("doubtful|hesitant|clueless"),
-        before=_FIRST + r"(?:\w+ ){0,2}",
-    ),
-    cue("low-confidence", r"confidence\b", before=r"\b(?:low|little|no real|limited|not much) "),
-    cue("low-confidence", r"uncertainty\b", before=r"\bwith (?:\w+ )?"),
-    cue(
-        "low-confidence",
-        r"my confidence (?:isn't|is not) (?:very )?high\b",
-        r"my confidence (?:is|on this is) (?:very )?low\b",
-        r"doubts? about my\b",
-        r"doubting myself\b",
-        r"without (?:any )?guarantees?\b",
-    ),
-    cue(
-        "from-memory",
-        *each("if memory serves|if my memory serves"),
-        r"if i'm not mistaken\b",
-        r"as far as i (?:know|can tell|recall)\b",
-        r"under the impression\b",
-        r"my (?:initial |first )?(?:impression|instinct|hunch)\b",
-        r"my (?:initial|first) (?:thought|guess)\b",
-        r"i want to say\b",
-        r"leaning towards?\b",
-        r"inclined to think\b",
-        r"from what i (?:can )?(?:remember|recall)\b",
-        r"to the best of my (?:knowledge|recollection|memory)\b",
-        r"rings a bell\b",
-        *each("vague|faint|some|hazy", r" (?:recollection|memory|idea)\b"),
-        r"i seem to (?:remember|recall)\b",
-        r"vaguely (?:recall|remember)\b",
-    ),
-    cue(
-        "take-with-salt",
-        r"grain of salt\b",
-        r"don't quote me\b",
-        r"shot in the dark\b",
-        r"hazard a guess\b",
-        r"grasping at straws\b",
-        *each("stab in the dark|long shot|wild shot|pure speculation"),
-        *each("can't say|cannot say|don't know|do not know", r" for (?:sure|certain)\b"),
-        *each("can't guarantee|cannot guarantee|can not guarantee"),
-        *each("if i had to", r" (?:guess|say|pick|bet)\b"),
-        r"my memory (?:on this )?(?:is|isn't) (?:\w+ )?(?:hazy|foggy|fuzzy|unreliable)\b",
-    ),
-    cue("wouldnt-bet", r"wouldn't (?:stake|bet|swear) (?:anything|much|my|on)\b"),
-    cue("speculative", r"speculative\b", before=r"\b(?:purely|highly|very|is|this is) "),
-    cue("unchecked", r"n't (?:" + _UNSURE_OF + ")", before=_SUBJECT),
-    cue("unchecked", r"not (?:" + _UNSURE_OF + ")", before=f"(?:{_SUBJECT}) " + r"|\b(?:i|we) can"),
-    cue(
-        "unchecked",
-        r"unable to " + _CHECKED + r"\b",
-        before=r"\b(?:i'm|i am|we're|we are|i was) (?:currently )?",
-    ),
-    cue(
-        "unchecked",
-        *each("untested|unverified"),
-        r"without (?:testing|running|verifying) (?:it|th)",
-    ),
-    cue("assumes", r"assuming (?:that |you\b|your |the |this |a |an |it )"),
-    cue(
-        "assumes",
-        r"assum(?:es|e|ed|ing|ptions?)\b",
-        before=_OWN
-        + r"|\bi(?:'m| am|'ve|'ll| have| will)? |\b(?:make|made|making|my|these|some|key|main) ",
-    ),
-    cue(
-        "may-contain-errors",
-        r"contain (?:some )?(?:errors|bugs|mistakes|inaccuracies)\b",
-        before=r"\b(?:might|may|could) ",
-    ),
-    cue(
-        "could-be-wrong",
-        r"wrong\b",
-        r"mistaken\b",
-        before=r"\bi (?:could|might|may) (?:very )?(?:well )?be |\bcorrect me if i'm ",
-    ),
-    cue("recall", r"if i (?:recall|remember) (?:correctly|right)\b"),
-    cue(
-        "my-knowledge",
-        r"my (?:knowledge\b(?! (?:of|base|graph))|(?:last )?training (?:cutoff|cut-off|data)\b)",
-    ),
-    cue(
-        "guess",
-        r"guess(?:ing)?\b",
-        before=r"\b(?:my|a|i'm|i am|i|i'd|i'll|had to|just|wild|complete|total|rough|educated"
-        r"|pure)(?: \w+)? ",
-    ),
-    cue("i-suspect", r"i suspect\b", r"i'd (?:have|need) to (?:check|look|double-check|verify)"),
-    cue(
-        "please-verify",
-        r"double[- ]check (?:this|that|it|these|my|the (?:code|output|result|answer|numbers"
-        r"|figures|details|information|syntax|above))\b",
-        r"verify (?:this|that|it|these|my|the (?:code|output|result|answer|numbers|figures"
-        r"|details|information|syntax|above))\b",
-        before=r"\b(?:please|you (?:should|may want to|might want to|'ll want to|will want to)"
-        r"|be sure to|make sure to|i'd|i would|i recommend you|i'd recommend you|i'd) ",
-    ),
-    cue("caveat", r"caveats?\b"),
-    cue(
-        "flaw-in-own",
-        r"potential (?:issue|problem|bug|flaw|limitation)s? (?:with|in) " + _MINE,
-        r"possible (?:issue|problem|bug|flaw|limitation)s? (?:with|in) " + _MINE,
-    ),
-)
-
-# Hedges on the claim of a short reply ("possibly 1844", "it might have been X"). In a
-# longer reply the same words qualify a detail, not the answer.
-HEDGE: tuple[Cue, ...] = (
-    cue(
-        "hedge",
-        *each("possibly|perhaps|maybe|presumably|probably|potentially|likely|conceivabl", r"\w*"),
+        "will-not",
         *each(
-            "might|may|could", r" (?:well )?(?:have been|be|have(?! to\b)|possibly|potentially)\b"
+            "can't|cannot|can not|won't|will not|must not|shouldn't|should not",
+            " " + _NOT_REFUSING + r"(?:be )?[a-z]+",
         ),
-        *each("appears|seems", r" to (?:be|have)\b"),
-        *each("it's possible|it is possible|is it possible|possible answer|potential answer"),
-        *each("tentative|i believe|i recall|comes to mind|would seem|rough estimate|hints at"),
-        *each("tentatively|some indication|seem to suggest|seems to suggest|inclined to say"),
-        *each("lean towards|lean toward"),
-        r"i think\b(?! (?:of|about)\b)",
+        before=_I,
     ),
-    cue("hedge", *each("sure|certain|confident"), before=r"\b(?:pretty|fairly|reasonably|almost) "),
     cue(
-        "hedge",
-        *each("chance|possibility|suggestion"),
-        before=r"\b(?:a|some|good|small|remote) ",
+        "will-not",
+        *each("unable to|not able to|not going to", " " + _NOT_REFUSING + r"(?:be )?[a-z]+"),
+        before=r"\b(?:i'm|i am|we're|we are) (?:\w+ )?",
     ),
 )
-
-# Extra cues read only in the comments of code the model wrote.
-CODE_DOUBT: tuple[Cue, ...] = (cue("fixme", r"fixme\b", r"xxx\b", r"hack\b"),)
 
 
 TABLES = (DECLINE, DECLINE_OPENING, DECLINE_SHORT, ASK_STRONG, ASK_WEAK, ASK_OFFER, DOUBT, HEDGE)
-_FINDER = Finder(*TABLES, CODE_DOUBT)
+_FINDER = Finder(*TABLES, CODE_DOUBT, CODE_NOTES, DECLINE_FIRST)
 scan = _FINDER.scan
 first = _FINDER.first

@@ -95,15 +95,76 @@ def test_quality_scores_what_the_classifier_predicts(capsys: pytest.CaptureFixtu
         {"response": "The index is on orders.id.", "label": "answer"},  # right
         {"response": "I'm not sure, but it is 10 MB.", "label": "answer"},  # a false flag
     ]
-    result = bench.quality(rows, collapse_flag=False, errors=0)
+    result = bench.quality([{**r, "source": "a", "model": "m"} for r in rows])
     # abstain: P 2/2, R 2/3 -> F1 0.8; flag: P 1/2, R 1/1 -> 0.667; answer: P 1/2, R 1/2 -> 0.5
     assert result["f1"] == {"abstain": 0.8, "flag": 0.6667, "answer": 0.5}
     assert result["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 0.5) / 3, abs=1e-4)
     # predicted vs true share of each label, in points
     assert result["rate_gap_points"] == {"abstain": -16.67, "flag": 16.67, "answer": 0.0}
+    assert result["targets_met"] is False
     out = capsys.readouterr().out
-    assert "target abstain F1 >= 0.92: MISSED" in out
-    assert "target flag F1 >= 0.82: MISSED" in out
+    assert "MISS  held-out macro-F1 >= 0.92" in out
+    assert "MISS  every label's predicted rate within 3 points" in out
 
-    collapsed = bench.quality(rows, collapse_flag=True, errors=0)
-    assert collapsed["f1"]["answer"] == pytest.approx(2 * (2 / 4) * 1.0 / (2 / 4 + 1.0), abs=1e-4)
+
+def test_a_source_that_labels_no_doubt_scores_a_flag_as_an_answer() -> None:
+    rows = [
+        {"response": "I'm not sure, but it is 10 MB.", "label": "answer", "source": "refusals"},
+        {"response": "I can't help with that.", "label": "abstain", "source": "refusals"},
+        {"response": "Possibly 1844.", "label": "flag", "source": "doubt"},
+        {"response": "It was 1844.", "label": "answer", "source": "doubt"},
+    ]
+    result = bench.quality(rows)
+    assert result["loso_macro_f1"] == {"doubt": 1.0, "refusals": 1.0}
+    assert result["macro_f1"] == 1.0
+
+
+def test_leave_one_source_out_and_per_model_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [
+        {"response": "I can't help with that.", "label": "abstain", "source": "s1", "model": "a"},
+        {"response": "It is 42.", "label": "answer", "source": "s1", "model": "b"},
+        {"response": "It is 42.", "label": "abstain", "source": "s2", "model": "a"},
+        {"response": "It is 43.", "label": "answer", "source": "s2", "model": "a"},
+        {"response": "It is 44.", "label": "answer", "source": "s2", "model": "a", "split": "tune"},
+    ]
+    result = bench.quality(rows)
+    assert result["rows"] == 4  # the tuning half is not scored
+    assert result["loso_macro_f1"] == {"s1": 1.0, "s2": pytest.approx(1 / 3, abs=1e-4)}
+    assert set(result["per_model_macro_f1"]) == {"s1/a", "s1/b", "s2/a"}
+    out = capsys.readouterr().out
+    assert "MISS  leave-one-source-out macro-F1 >= 0.85 on every source  (lowest 0.333)" in out
+
+
+def test_the_shared_folder_is_read_in_place(tmp_path: Path) -> None:
+    (tmp_path / "xstest-v2").mkdir()
+    (tmp_path / "linguistic-confidence").mkdir()
+    write_csv(
+        tmp_path / "xstest-v2" / "xstest_v2_completions_m.csv",
+        [
+            {
+                "id": "v2-1",
+                "prompt": "p",
+                "completion": "I can't help.",
+                "final_label": "2_full_refusal",
+            }
+        ],
+    )
+    write_csv(
+        tmp_path / "linguistic-confidence" / "full_dataset.csv",
+        [
+            {
+                "orig_idx_in_40000_dataset": "1",
+                "question": "q",
+                "uncertainty_expression": "Possibly 1844.",
+                "llm_confidence_level": "low",
+                "source_llm": "x",
+            }
+        ],
+    )
+    rows = bench.shared_rows(tmp_path, seed=4)
+    assert [(r["source"], r["label"]) for r in rows] == [
+        ("xstest-v2", "abstain"),
+        ("linguistic-confidence", "flag"),
+    ]
+    with pytest.raises(SystemExit, match="no such folder"):
+        bench.main(["--shared", str(tmp_path / "missing"), "--no-timing"])

@@ -150,8 +150,9 @@ def test_words_in_code_are_not_prose() -> None:
 
 
 def test_a_reply_with_code_is_not_a_clarification() -> None:
+    # It answered; the question it adds about the task is a doubt about its answer.
     assert label("Like this?\n```sql\nselect 1;\n```\nWhich version are you on?") == (
-        "answer",
+        "flag",
         None,
     )
 
