@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     # Records waiting for the store (Redis down); past this, new ones are counted as dropped.
     ledger_buffer_max: int = Field(default=100_000, ge=1)
     ledger_flush_s: float = Field(default=0.05, gt=0)
-    ledger_memory_max: int = Field(default=1_000_000, ge=1)  # the in-memory ledger's cap
+    # Bytes the in-memory ledger's records may hold (~120 a record): 32 MiB keeps ~270,000.
+    ledger_memory_max: int = Field(default=32 * 2**20, ge=2**16)
     gate_refresh_s: float = Field(default=1.0, gt=0)  # how often live gates re-read the stats
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from gateway.state.base import (
     CODE_OF_OUTCOME,
@@ -28,6 +28,7 @@ from gateway.state.base import (
     count_recent,
 )
 from gateway.state.counters import Admission, Check, MemoryCounters
+from gateway.state.records import Key, Records, key_of
 
 log = logging.getLogger("floorgate.state")
 Entry = tuple[float, str, str]  # (time, code, workflow), as in the recent lists
@@ -37,15 +38,13 @@ TTL_BY_WIDTH = {MINUTE: MINUTE_BUCKET_TTL_S, HOUR: HOUR_BUCKET_TTL_S}
 
 
 class MemoryStore:
-    def __init__(self, retention_s: float, max_records: int = 1_000_000) -> None:
+    def __init__(self, retention_s: float, memory_max: int = 32 * 2**20) -> None:
         self.retention_s = retention_s
-        self.max_records = max_records
-        # Records as plain tuples, in answer order. The collector stops tracking a plain tuple of
-        # plain values (not a subclass of tuple): a million tracked records would make each full
-        # collection stall the event loop for a quarter of a second.
-        self._records: dict[str, tuple[object, ...]] = {}
+        # Packed, within `memory_max` bytes, and out of the collector's sight (records.py): a
+        # million tracked records made each full collection stall the loop for 269 ms.
+        self._records = Records(memory_max)
         # Outcomes reported per request id: only the few records that got feedback have any.
-        self._outcomes: dict[str, dict[Outcome, tuple[float, str | None]]] = {}
+        self._outcomes: dict[Key, dict[Outcome, tuple[float, str | None]]] = {}
         self._buckets: dict[BucketKey, ByWorkflow] = {}
         self._answers: dict[tuple[str, str], deque[Entry]] = {}
         self._feedback: dict[tuple[str, str], deque[Entry]] = {}
@@ -57,9 +56,8 @@ class MemoryStore:
     async def write(self, records: Sequence[Record]) -> int:
         written = 0
         for record in records:
-            if record.request_id in self._records:
+            if not self._records.add(record):
                 continue
-            self._records[record.request_id] = tuple(record)
             self._count(record.route, record.model, record.workflow, record.time, _names(record))
             self._recent(self._answers, record, (record.time, record.code, record.workflow))
             written += 1
@@ -106,16 +104,15 @@ class MemoryStore:
         return None
 
     def _live(self, request_id: str, now: float) -> Record | None:
-        row = self._records.get(request_id)
-        if row is None:
+        record = self._records.get(request_id)
+        if record is None:
             return None
-        record = Record._make(row)
         return record if record.time + self.retention_s > now else None
 
     def _add_one(self, item: Feedback, record: Record) -> Result:
         if self._live(item.request_id, item.time) is None:
             return "not_found"
-        outcomes = self._outcomes.setdefault(item.request_id, {})
+        outcomes = self._outcomes.setdefault(key_of(item.request_id), {})
         if item.outcome in outcomes:
             return "duplicate"
         outcomes[item.outcome] = (item.time, item.note)
@@ -155,27 +152,32 @@ class MemoryStore:
         return out
 
     def _purge(self, now: float) -> None:
-        """Expire what Redis would: old records, old buckets; and cap the record count."""
-        records = self._records
-        while records:
-            oldest = Record._make(next(iter(records.values())))
-            if oldest.time + self.retention_s > now and len(records) <= self.max_records:
-                break
-            if len(records) > self.max_records and not self._warned_full:
+        """Expire what Redis would: old records, old buckets; and keep the records' budget."""
+        expired_before = now - self.retention_s
+        for rows in self._records.evict(expired_before):
+            if self._records.evicted_early and not self._warned_full:
                 self._warned_full = True
                 log.warning(
-                    "in-memory ledger full (%d records): evicting the oldest early; "
-                    "set FLOORGATE_REDIS_URL for a larger ledger",
-                    self.max_records,
+                    "in-memory ledger full (%d bytes): evicting the oldest records early; "
+                    "raise FLOORGATE_LEDGER_MEMORY_MAX or set FLOORGATE_REDIS_URL",
+                    self._records.budget,
                 )
-            del records[oldest.request_id]
-            self._outcomes.pop(oldest.request_id, None)
+            self._forget_outcomes(rows)
         if now < self._next_purge:
             return
         self._next_purge = now + MINUTE
         stale = [k for k in self._buckets if k[3] + k[2] + TTL_BY_WIDTH[k[2]] <= now]
         for key in stale:
             del self._buckets[key]
+
+    def _forget_outcomes(self, rows: Collection[Key]) -> None:
+        outcomes = self._outcomes
+        if len(outcomes) < len(rows):  # few have feedback: look each of them up
+            for key in [k for k in outcomes if k in rows]:
+                del outcomes[key]
+        else:
+            for key in rows:
+                outcomes.pop(key, None)
 
 
 def _names(record: Record) -> tuple[str, ...]:

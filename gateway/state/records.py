@@ -1,0 +1,160 @@
+"""The in-memory ledger's records, packed small and held within a byte budget.
+
+A record would cost about 250 bytes as a tuple keyed by its id string (the string, the tuple, the
+float, the dict slot). Here it is two ints in a dict: the id's 12 random bytes as one int, and one
+int holding the time's exact float bits beside the index of its *context*: the tuple of the
+record's other fields (workflow, route, model, policy version, verdict), which thousands of
+records share and which is kept once. About 120 bytes a record, none of it tracked by the
+garbage collector (measured by bench/ledger_memory.py).
+
+A field with many distinct values (free text, an evidence span) must not join the context: it
+would be kept once per record anyway, and never freed. Keep it beside the packed int instead
+(the value becomes a tuple) and count its bytes in `_cost`.
+
+Records live in generations, dicts of about 1/16 of the budget each, newest last: evicting the
+oldest records drops a whole generation at once (a dict emptied from the front one key at a time
+would be scanned past its deleted slots on every eviction), and a lookup tries at most 17 dicts.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from dataclasses import dataclass, field
+
+from gateway.state.base import Record
+
+GENERATIONS = 16
+_ID_PREFIX = "fg-"  # gateway/pipeline.py: "fg-" and 24 hex digits
+_ID_HEX = 24
+_CONTEXT_BITS = 20  # up to about a million distinct contexts, then records keep their tuple
+_CONTEXT_MASK = (1 << _CONTEXT_BITS) - 1
+_FLOAT = struct.Struct("<d")
+_BITS = struct.Struct("<Q")
+_OWN = ("request_id", "time")
+_CONTEXT_AT = tuple(i for i, name in enumerate(Record._fields) if name not in _OWN)
+_TIME_AT = Record._fields.index("time")
+Key = int | str
+Value = int | tuple[object, ...]
+
+
+@dataclass
+class Generation:
+    rows: dict[Key, Value] = field(default_factory=dict)
+    entries: int = 0  # bytes of the keys and values (the dict's own size is read when needed)
+    newest: float = 0.0  # the latest record time in it
+
+    @property
+    def size(self) -> int:
+        return sys.getsizeof(self.rows) + self.entries
+
+
+class Records:
+    """Request id -> Record, oldest evicted first once more than `budget` bytes are held."""
+
+    def __init__(self, budget: int, max_contexts: int = 1 << _CONTEXT_BITS) -> None:
+        self.budget = budget
+        self.max_contexts = min(max_contexts, 1 << _CONTEXT_BITS)
+        self._generations: list[Generation] = [Generation()]
+        self._held = 0  # bytes of every generation but the newest
+        self._contexts: dict[tuple[object, ...], int] = {}
+        self._context_list: list[tuple[object, ...]] = []
+        self.evicted_early = 0  # records dropped for the budget before their retention ended
+
+    def __len__(self) -> int:
+        return sum(len(g.rows) for g in self._generations)
+
+    def __contains__(self, request_id: str) -> bool:
+        return self._find(key_of(request_id)) is not None
+
+    @property
+    def nbytes(self) -> int:
+        """What the records hold: keys, values and the dicts' tables (not the contexts)."""
+        return self._held + self._generations[-1].size
+
+    def add(self, record: Record) -> bool:
+        """Keep `record`; False if one with its id is already kept."""
+        key = key_of(record.request_id)
+        if self._find(key) is not None:
+            return False
+        value = self._pack(record)
+        newest = self._generations[-1]
+        newest.rows[key] = value
+        newest.entries += _cost(key, value)
+        newest.newest = max(newest.newest, record.time)
+        if newest.size * GENERATIONS >= self.budget:
+            self._held += newest.size
+            self._generations.append(Generation())
+        return True
+
+    def get(self, request_id: str) -> Record | None:
+        value = self._find(key_of(request_id))
+        return None if value is None else self._unpack(request_id, value)
+
+    def evict(self, expired_before: float) -> list[dict[Key, Value]]:
+        """Drop the oldest generations while over budget or wholly older than the cutoff;
+        returns what was dropped."""
+        dropped: list[dict[Key, Value]] = []
+        generations = self._generations
+        while len(generations) > 1 and (
+            self.nbytes > self.budget or generations[0].newest < expired_before
+        ):
+            oldest = generations.pop(0)
+            if oldest.newest >= expired_before:
+                self.evicted_early += len(oldest.rows)
+            self._held -= oldest.size
+            dropped.append(oldest.rows)
+        return dropped
+
+    def _find(self, key: Key) -> Value | None:
+        for generation in reversed(self._generations):
+            value = generation.rows.get(key)
+            if value is not None:
+                return value
+        return None
+
+    def _pack(self, record: Record) -> Value:
+        context = tuple(record[i] for i in _CONTEXT_AT)
+        index = self._contexts.get(context)
+        if index is None:
+            if len(self._context_list) >= self.max_contexts:
+                return tuple(record)  # out of context slots: this record keeps its own tuple
+            index = self._contexts[context] = len(self._context_list)
+            self._context_list.append(context)
+        bits: int = _BITS.unpack(_FLOAT.pack(record.time))[0]
+        return bits << _CONTEXT_BITS | index
+
+    def _unpack(self, request_id: str, value: Value) -> Record:
+        if isinstance(value, tuple):
+            return Record._make(value)
+        fields: list[object] = [None] * len(Record._fields)
+        for at, item in zip(_CONTEXT_AT, self._context_list[value & _CONTEXT_MASK], strict=True):
+            fields[at] = item
+        fields[0], fields[_TIME_AT] = request_id, self._time_of(value)
+        return Record._make(fields)
+
+    @staticmethod
+    def _time_of(value: Value) -> float:
+        if isinstance(value, tuple):
+            at = value[_TIME_AT]
+            assert isinstance(at, float)
+            return at
+        found: float = _FLOAT.unpack(_BITS.pack(value >> _CONTEXT_BITS))[0]
+        return found
+
+
+def key_of(request_id: str) -> Key:
+    """The gateway's own ids as one int (their 12 random bytes); any other id as it is."""
+    digits = request_id[len(_ID_PREFIX) :]
+    if len(digits) == _ID_HEX and request_id.startswith(_ID_PREFIX):
+        try:
+            number = int(digits, 16)
+        except ValueError:
+            return request_id
+        if f"{number:0{_ID_HEX}x}" == digits:  # one id, one int: no "A" for "a", no "_"
+            return number
+    return request_id
+
+
+def _cost(key: Key, value: Value) -> int:
+    return sys.getsizeof(key) + sys.getsizeof(value)
