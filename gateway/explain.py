@@ -29,6 +29,7 @@ class PoolEntry:
     healthy: bool
     why: str
     gate: dict[str, Any] | None = None  # the live gate's verdict and numbers, if gated
+    admission: dict[str, Any] | None = None  # the evaluation that admitted it, if required
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +112,10 @@ def _pool(
     except Unavailable as err:
         order, unavailable = [], err.message
     entries = tuple(
-        _gated(_entry(policy, name, position, order, pinned, health), route, gates)
+        _admitted(_gated(_entry(policy, name, position, order, pinned, health), route, gates),
+                  policy, route)
         for position, name in enumerate(policy.spec.routes[route].pool, 1)
-    )
+    )  # fmt: skip
     if not order:
         return entries, None, unavailable
     return entries, order[0], next(e.why for e in entries if e.name == order[0])
@@ -149,6 +151,20 @@ def _gated(entry: PoolEntry, route: str, gates: Gates | None) -> PoolEntry:
     if not state.passing and entry.why.startswith("not tried"):
         why = f"skipped: failing its gate ({'; '.join(state.failures)})"
     return replace(entry, gate=gate, why=why)
+
+
+def _admitted(entry: PoolEntry, policy: Policy, route: str) -> PoolEntry:
+    found = policy.admissions.get((route, entry.name))
+    return replace(entry, admission=found.as_json()) if found is not None else entry
+
+
+def admission_text(admission: Mapping[str, Any]) -> str:
+    numbers = admission["numbers"]
+    return (
+        f"admitted {admission['admitted_at']} by evaluation {admission['results_digest']} "
+        f"({admission['candidate']} on {admission['tickets']}; escape "
+        f"{numbers.get('escape', '-')}, merge {numbers.get('merge', '-')})"
+    )
 
 
 def _serving_why(pinned: str | None, healthy: bool) -> str:
@@ -222,5 +238,7 @@ def as_text(e: Explanation) -> str:
     lines.append(f"pool of {e.route}:")
     for p in e.pool:
         lines.append(f"  {p.position}. {p.name} ({p.provider} {p.model}): {p.why}")
+        if p.admission is not None:
+            lines.append(f"     {admission_text(p.admission)}")
     lines.append(f"model: {e.model or 'none'}" + ("" if e.model else f": {e.model_why}"))
     return "\n".join(lines)

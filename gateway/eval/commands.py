@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.eval.admit import gate_report
 from gateway.eval.candidates import CandidateError, parse_candidates
 from gateway.eval.catalogue import Catalogue, CatalogueError, load_catalogue
 from gateway.eval.outcomes import OutcomesError, import_outcomes
@@ -59,13 +60,30 @@ def add_eval_commands(commands: Any) -> None:
         default=[],
         help="also write it here: .md Markdown, .html HTML, else text",
     )
+    report_p.add_argument("--gate", metavar="ROUTE", help="also run `eval gate` for ROUTE")
+    _gate_args(report_p)
     report_p.set_defaults(run=report_command)
+    gate_p = sub.add_parser(
+        "gate", help="check candidates against a route's gate; exit 1 if one fails; admit passes"
+    )
+    gate_p.add_argument("--route", required=True)
+    _results_arg(gate_p)
+    _gate_args(gate_p)
+    gate_p.set_defaults(run=gate_command)
 
 
 def _results_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results", type=Path, default=DEFAULT_RESULTS, help=f"default: {DEFAULT_RESULTS}"
     )
+
+
+def _gate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policies", type=Path, help="default: FLOORGATE_POLICIES")
+    parser.add_argument(
+        "--decide", choices=("point", "interval"), default="point",
+        help="point: the rate meets the limit; interval: its whole 95%% interval does",
+    )  # fmt: skip
 
 
 def _positive(text: str) -> int:
@@ -83,7 +101,7 @@ def fail(message: object, code: int = 2) -> int:
 def run_command(args: Any) -> int:
     try:
         tickets = load_tickets(args.tickets)
-        policy = load_policy(args.policies or Settings().policies)
+        policy = load_policy(args.policies or Settings().policies, require_admissions=False)
         candidates = parse_candidates(args.candidates, policy)
     except (TicketsError, PolicyError, PolicyReadError, CandidateError) as exc:
         return fail(exc)
@@ -148,4 +166,16 @@ def report_command(args: Any) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(RENDERERS.get(path.suffix.lower(), as_table)(report), encoding="utf-8")
         print(f"wrote {path}")
+    if args.gate:
+        print()
+        return gate_report(args.policies or Settings().policies, args.gate, report, args.decide)
     return 0
+
+
+def gate_command(args: Any) -> int:
+    try:
+        results = Results.open(args.results)
+    except ResultsError as exc:
+        return fail(exc)
+    report = build_report(results, Catalogue())
+    return gate_report(args.policies or Settings().policies, args.route, report, args.decide)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.policy.admissions import Admission
 from gateway.policy.model import ModelSpec, Spec
 from gateway.policy.tree import Decision, decide
 
@@ -36,6 +37,8 @@ class Policy:
     models: Mapping[str, ModelTarget]
     embedding_models: tuple[str, ...]  # those a /v1/embeddings request may name
     needs_litellm: bool
+    # (route, model) -> the evaluation that admitted it, for routes that require one
+    admissions: Mapping[tuple[str, str], Admission] = field(default_factory=dict)
 
     def decision_for(self, workflow: str) -> Decision:
         return self.decisions[workflow]
@@ -58,7 +61,13 @@ def _target(name: str, spec: ModelSpec) -> ModelTarget:
     return ModelTarget(name, spec, api_key, params, tuple(missing))
 
 
-def compile_policy(name: str, version: str, files: tuple[str, ...], spec: Spec) -> Policy:
+def compile_policy(
+    name: str,
+    version: str,
+    files: tuple[str, ...],
+    spec: Spec,
+    admissions: Mapping[tuple[str, str], Admission] | None = None,
+) -> Policy:
     """Precompute what every request would otherwise recompute: each workflow's route."""
     decisions = {wf: decide(spec, workflow.traits) for wf, workflow in spec.workflows.items()}
     models = {model: _target(model, ms) for model, ms in spec.models.items()}
@@ -71,4 +80,5 @@ def compile_policy(name: str, version: str, files: tuple[str, ...], spec: Spec) 
         models=models,
         embedding_models=tuple(m for m, ms in spec.models.items() if ms.serves == "embeddings"),
         needs_litellm=any(not ms.direct for ms in spec.models.values()),
+        admissions=dict(admissions or {}),
     )

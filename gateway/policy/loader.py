@@ -17,6 +17,14 @@ import yaml
 from pydantic import ValidationError
 
 from gateway.policy import yamlpos
+from gateway.policy.admissions import (
+    Admission,
+    AdmissionsError,
+    admissions_path,
+    admitted,
+    check_admissions,
+    read_admissions,
+)
 from gateway.policy.compiled import Policy, compile_policy
 from gateway.policy.expectations import check_expectations
 from gateway.policy.limits import check_limits
@@ -72,8 +80,11 @@ def policy_files(path: Path) -> list[Path]:
     return [path]
 
 
-def load_policy(path: Path) -> Policy:
-    """Load, merge, validate and compile the policy at `path` (a file or a directory)."""
+def load_policy(path: Path, *, require_admissions: bool = True) -> Policy:
+    """Load, merge, validate and compile the policy at `path` (a file or a directory).
+
+    `require_admissions=False` is for `floorgate eval gate`, which reads a policy in order to
+    write the admissions its routes are still missing."""
     files = policy_files(path)
     texts = {str(f): _read(f) for f in files}
     merged, where = _merge(texts)
@@ -83,6 +94,10 @@ def load_policy(path: Path) -> Policy:
     except ValidationError as exc:
         raise PolicyError(list(validation_problems(exc, where, first))) from exc
     problems = check_tree(doc.spec) + list(_check_references(doc.spec)) + _check_limits(doc.spec)
+    admissions_file = admissions_path(path)
+    admissions_text, admissions = _admissions(admissions_file)
+    if not problems and require_admissions:
+        problems = list(check_admissions(doc.spec, admissions, admissions_file))
     if not problems:
         problems = list(check_expectations(doc.spec))
     if problems:
@@ -90,7 +105,21 @@ def load_policy(path: Path) -> Policy:
     digest = hashlib.sha256()
     for name, text in texts.items():
         digest.update(Path(name).name.encode() + b"\0" + text.encode() + b"\0")
-    return compile_policy(doc.metadata.name, digest.hexdigest()[:12], tuple(texts), doc.spec)
+    digest.update(admissions_text.encode())  # a new admission is a new version
+    return compile_policy(
+        doc.metadata.name,
+        digest.hexdigest()[:12],
+        tuple(texts),
+        doc.spec,
+        admitted(doc.spec, admissions),
+    )
+
+
+def _admissions(file: Path) -> tuple[str, list[Admission]]:
+    try:
+        return read_admissions(file)
+    except AdmissionsError as exc:
+        raise PolicyError([PolicyProblem(Where(str(file), 1, 1), str(exc))]) from exc
 
 
 def _read(file: Path) -> str:

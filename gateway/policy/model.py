@@ -118,6 +118,10 @@ class Route(Strict):
     calibration_contract: Literal["off", "passthrough", "translate"] = "off"
     gate: Gate | None = None
     """Live calibration limits each model must meet to serve this route."""
+    admission: Literal["none", "required"] = "none"
+    """`required`: every pool model needs an admission from `floorgate eval gate` that passed
+    this route's gate, for this model and contract setting; check and the loader refuse
+    a pool model without one (docs/eval.md)."""
 
 
 class Wire(Strict):

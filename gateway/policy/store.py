@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gateway.policy.admissions import admissions_path
 from gateway.policy.compiled import Policy
 from gateway.policy.loader import PolicyError, PolicyReadError, load_policy, policy_files
 
@@ -38,7 +39,8 @@ def fingerprint(path: Path) -> Fingerprint:
     except PolicyReadError as exc:
         return ((str(exc),),)
     entries: list[tuple[object, ...]] = []
-    for file in files:
+    admissions = admissions_path(path)
+    for file in [*files, *([admissions] if admissions.exists() else [])]:
         try:
             st = file.stat()
         except OSError as exc:  # removed between listing and stat: a change all the same
