@@ -9,12 +9,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
+from typing import Protocol
 
 from gateway.api.asgi import Receive, Send
 from gateway.chat_stream import ChatStreamFixer, needs_fixing
 from gateway.classify import classify_completion
 from gateway.contract_stream import ContractFilter
-from gateway.errors import UpstreamFailed, stream_error_event
+from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
 from gateway.pipeline import Call
 from gateway.runtime import Runtime
 from gateway.sse import StreamCopy
@@ -30,8 +31,21 @@ SSE_HEADERS = [
 DONE = b"data: [DONE]"
 
 
+class Reshape(Protocol):
+    """Another endpoint's stream made from the chat stream (the Responses API's events)."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def failed(self, err: GatewayError) -> bytes: ...
+
+
 async def relay(
-    rt: Runtime, call: Call, receive: Receive, send: Send, started: float
+    rt: Runtime,
+    call: Call,
+    receive: Receive,
+    send: Send,
+    started: float,
+    reshape: Reshape | None = None,
 ) -> tuple[str, int]:
     """Stream the completion to the client; returns (serving model, status for metrics).
 
@@ -56,9 +70,11 @@ async def relay(
     translate = _chain(
         ContractFilter().feed if call.contract == "translate" else None,
         fixer.feed if fixer is not None else None,
+        reshape.feed if reshape is not None else None,
     )
     try:
-        await _pump(rt, target.name, first, chunks, send, copy, translate)
+        failed = reshape.failed if reshape is not None else stream_error_event
+        await _pump(rt, target.name, first, chunks, send, copy, translate, failed)
     except asyncio.CancelledError:
         if not _cancelled_by(watcher):
             raise
@@ -89,6 +105,7 @@ async def _pump(
     send: Send,
     copy: StreamCopy,
     translate: Callable[[bytes], bytes] | None,
+    failed: Callable[[GatewayError], bytes],
 ) -> None:
     try:
         tail = b""
@@ -113,7 +130,7 @@ async def _pump(
         error = exc
     rt.metrics.upstream_error(model, error.kind)
     log.warning("stream from %s broke after the first byte: %s", model, error.message)
-    event = stream_error_event(UpstreamFailed(f"The model's stream broke: {error.message}"))
+    event = failed(UpstreamFailed(f"The model's stream broke: {error.message}"))
     copy.status = UpstreamFailed.status
     await send({"type": "http.response.body", "body": event})
 

@@ -157,3 +157,74 @@ def test_a_response_is_in_the_ledger_for_feedback(gateway: str, client: openai.O
             break
         time.sleep(0.05)
     assert reply.status_code == 200, reply.text
+
+
+def _events(stream: Any) -> list[Any]:
+    return list(stream)
+
+
+def test_a_streamed_text_response_is_the_typed_event_sequence(client: openai.OpenAI) -> None:
+    events = _events(
+        client.responses.create(model="workflow/bulk-summarization", input="Go.", stream=True)
+    )
+    kinds = [e.type for e in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == "fake answer"
+    completed = events[-1].response
+    assert completed.output_text == "fake answer" and completed.status == "completed"
+    assert completed.usage is not None and completed.usage.output_tokens == 2
+
+
+def test_a_streamed_tool_call_then_a_stored_follow_up(
+    client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    events = _events(
+        client.responses.create(
+            model="route/llama-tools",
+            input='Look it up. ARGS: {"q": "FG-2"}',
+            tools=[LOOKUP],  # type: ignore[list-item]
+            stream=True,
+        )
+    )
+    arguments = "".join(
+        e.delta for e in events if e.type == "response.function_call_arguments.delta"
+    )
+    assert json.loads(arguments) == {"q": "FG-2"}
+    [added] = [e.item for e in events if e.type == "response.output_item.added"]
+    assert added.type == "function_call" and added.name == "lookup"
+    [done] = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert json.loads(done.arguments) == {"q": "FG-2"}
+    completed = events[-1].response
+    assert events[-1].type == "response.completed"
+    assert completed.usage is not None and completed.usage.output_tokens > 0  # counted
+    seen = upstream.seen
+    follow_up = client.responses.create(
+        model="workflow/bulk-summarization",
+        previous_response_id=completed.id,
+        input=[{"type": "function_call_output", "call_id": added.call_id, "output": "done"}],
+    )
+    assert follow_up.output_text == "fake answer"
+    [sent] = _chat_bodies(upstream, seen)
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "tool"]
+
+
+def test_a_stream_broken_after_its_first_byte_fails_in_the_sdk(client: openai.OpenAI) -> None:
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        for event in client.responses.create(model="route/cut", input="Go.", stream=True):
+            seen.append(event.type)
+    assert seen[0] == "response.created"
+    assert "stream broke" in info.value.message

@@ -24,10 +24,11 @@ from gateway.api.asgi import (
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
 from gateway.embeddings import plan_embeddings
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE, UNKNOWN
 from gateway.pipeline import Call, new_request_id, plan_chat
+from gateway.responses.events import ResponseEvents
 from gateway.responses.store import ResponseStore, owner_of
 from gateway.responses.turn import plan_turn
 from gateway.runtime import Runtime
@@ -105,8 +106,12 @@ class OpenAIEndpoints:
         call = turn.call
         ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
         if call.stream:
-            raise BadRequest("Streamed responses are not served yet.", param="stream")
-        ex.model = await self._complete(call, send, ex.started, turn.render)
+            events = ResponseEvents(turn.response_id, turn.request)
+            ex.model, ex.status = await relay(self.rt, call, receive, send, ex.started, events)
+            if events.finished:
+                await turn.keep(events.response)
+        else:
+            ex.model = await self._complete(call, send, ex.started, turn.render)
 
     async def get_response(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /v1/responses/{id}: a stored response, to the key that created it."""

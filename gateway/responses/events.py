@@ -1,0 +1,209 @@
+"""A streamed chat completion, re-told as the Responses API's typed event stream.
+
+    response.created, response.in_progress
+    response.output_item.added (message)      response.content_part.added (output_text)
+    response.output_text.delta ...            response.output_text.done
+    response.content_part.done                response.output_item.done
+    response.output_item.added (function_call)
+    response.function_call_arguments.delta ... response.function_call_arguments.done
+    response.output_item.done
+    response.completed (or response.incomplete)
+
+Each event is `event: <type>` and `data: <json>` with its `type` and `sequence_number`. A
+stream that breaks after its first byte ends with an `error` event and `response.failed`.
+Feed it the (already normalised: gateway/chat_stream.py) chat SSE bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.errors import GatewayError
+from gateway.responses.translate import (
+    finish,
+    function_call_item,
+    message_item,
+    new_id,
+    output_text,
+    response_object,
+)
+
+DONE = b"data: [DONE]"
+
+
+class _Call:
+    __slots__ = ("arguments", "call_id", "item_id", "name", "output_index")
+
+    def __init__(self, item_id: str, call_id: str, name: str, output_index: int) -> None:
+        self.item_id, self.call_id, self.name = item_id, call_id, name
+        self.output_index = output_index
+        self.arguments = ""
+
+
+class ResponseEvents:
+    def __init__(self, response_id: str, request: dict[str, Any]) -> None:
+        self.response = response_object(response_id, request, "in_progress", [])
+        self._sequence = 0
+        self._started = False
+        self._buffer = b""
+        self._text: str | None = None  # the open message item's text, if one is open
+        self._message_id = ""
+        self._message_index = 0
+        self._refusal = ""
+        self._calls: dict[int, _Call] = {}
+        self._finish: str | None = None
+        self._usage: Any = None
+        self.finished = False
+
+    @property
+    def output(self) -> list[dict[str, Any]]:
+        output: list[dict[str, Any]] = self.response["output"]
+        return output
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = bytearray(self._start())
+        self._buffer += chunk
+        *events, self._buffer = self._buffer.split(b"\n\n")
+        if self._buffer.strip() == DONE:
+            events.append(self._buffer.strip())
+            self._buffer = b""
+        for event in events:
+            event = event.strip(b"\r\n")
+            if event.startswith(DONE):
+                out += self._done()
+            elif event.startswith(b"data:"):
+                out += self._chunk(event[5:])
+        return bytes(out)
+
+    def failed(self, err: GatewayError) -> bytes:
+        """The events that end a stream broken after its first byte."""
+        error = {"code": err.code or "server_error", "message": err.message}
+        self.response.update(status="failed", error=error)
+        # The fields of the API's error event, and an `error` object: the openai SDK raises
+        # on an `error` event only when its data carries one.
+        error_event = self._event("error", code=error["code"], message=err.message, param=None,
+                                  error={**error, "type": err.type})  # fmt: skip
+        return self._start() + error_event + self._event("response.failed", response=self.response)
+
+    def _start(self) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        return self._event("response.created", response=self.response) + self._event(
+            "response.in_progress", response=self.response
+        )
+
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        data = {"type": kind, "sequence_number": self._sequence, **fields}
+        self._sequence += 1
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+    def _chunk(self, payload: bytes) -> bytes:
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return b""
+        if not isinstance(data, dict):
+            return b""
+        if isinstance(data.get("usage"), dict):
+            self._usage = data["usage"]
+        out = bytearray()
+        for choice in data.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue  # a Response has one output: the first choice
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                out += self._text_delta(str(delta["content"]))
+            if delta.get("refusal"):
+                self._refusal += str(delta["refusal"])
+            for call in delta.get("tool_calls") or ():
+                out += self._call_delta(call)
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return bytes(out)
+
+    def _text_delta(self, text: str) -> bytes:
+        out = b""
+        if self._text is None:
+            self._text, self._message_id = "", new_id("msg")
+            self._message_index = len(self.output)
+            self.output.append(message_item(self._message_id, [], "in_progress"))
+            out += self._event(
+                "response.output_item.added",
+                output_index=self._message_index,
+                item=message_item(self._message_id, [], "in_progress"),
+            )
+            out += self._event("response.content_part.added", part=output_text(""), **self._where())
+        self._text += text
+        return out + self._event("response.output_text.delta", delta=text, logprobs=[],
+                                 **self._where())  # fmt: skip
+
+    def _where(self) -> dict[str, Any]:
+        return {"item_id": self._message_id, "output_index": self._message_index,
+                "content_index": 0}  # fmt: skip
+
+    def _call_delta(self, delta: dict[str, Any]) -> bytes:
+        out = b""
+        index = delta.get("index", 0)
+        function = delta.get("function") or {}
+        call = self._calls.get(index)
+        if call is None:
+            out += self._close_message()
+            call = _Call(new_id("fc"), str(delta.get("id") or new_id("call")),
+                         str(function.get("name") or ""), len(self.output))  # fmt: skip
+            self._calls[index] = call
+            item = function_call_item(call.item_id, call.call_id, call.name, "", "in_progress")
+            self.output.append(item)
+            out += self._event(
+                "response.output_item.added", output_index=call.output_index, item=item
+            )
+        arguments = function.get("arguments") or ""
+        if arguments:
+            call.arguments += arguments
+            out += self._event(
+                "response.function_call_arguments.delta",
+                item_id=call.item_id,
+                output_index=call.output_index,
+                delta=arguments,
+            )
+        return out
+
+    def _close_message(self) -> bytes:
+        if self._text is None:
+            return b""
+        text, self._text = self._text, None
+        part = output_text(text)
+        out = self._event("response.output_text.done", text=text, logprobs=[], **self._where())
+        out += self._event("response.content_part.done", part=part, **self._where())
+        item = message_item(self._message_id, [part], "completed")
+        self.output[self._message_index] = item
+        return out + self._event(
+            "response.output_item.done", output_index=self._message_index, item=item
+        )
+
+    def _done(self) -> bytes:
+        out = self._close_message()
+        if self._refusal:
+            part = {"type": "refusal", "refusal": self._refusal}
+            self.output.append(message_item(new_id("msg"), [part], "completed"))
+        for call in self._calls.values():
+            item = function_call_item(call.item_id, call.call_id, call.name, call.arguments,
+                                      "completed")  # fmt: skip
+            self.output[call.output_index] = item
+            out += self._event(
+                "response.function_call_arguments.done",
+                item_id=call.item_id,
+                output_index=call.output_index,
+                name=call.name,
+                arguments=call.arguments,
+            )
+            out += self._event(
+                "response.output_item.done", output_index=call.output_index, item=item
+            )
+        finish(self.response, self._finish, self._usage)
+        self.finished = True
+        kind = "response.completed" if self.response["status"] == "completed" else (
+            "response.incomplete")  # fmt: skip
+        return out + self._event(kind, response=self.response)
