@@ -5,9 +5,7 @@ produced the output. Recorded once per (request id, outcome), however often it i
 
 from __future__ import annotations
 
-import asyncio
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -95,13 +93,7 @@ class FeedbackDesk:
 
     async def _attribute(self, caller: Caller, items: list[FeedbackItem]) -> list[Record | None]:
         ids = [item.request_id for item in items]
-        records = await self.rt.store.lookup(ids)
-        if None in records and self.rt.ledger.pending:
-            # Answered a moment ago on this replica, the record may still be queued. Wait a
-            # little for the writer, not for a whole backlog replaying after an outage.
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self.rt.ledger.flush(), FLUSH_WAIT_S)
-            records = await self.rt.store.lookup(ids)
+        records = await self.rt.ledger.lookup(ids, FLUSH_WAIT_S)
         allowed: list[Record | None] = []
         for record in records:
             if record is not None and not caller.may_use(record.workflow):

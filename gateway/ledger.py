@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import suppress
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -51,6 +52,17 @@ class Ledger:
             self._queue.append((call, verdict, time.time()))
         else:
             self._dropped.inc()
+
+    async def lookup(self, request_ids: Sequence[str], wait_s: float) -> list[Record | None]:
+        """The store's records; an id answered a moment ago on this replica may still be
+        queued, so a miss waits up to `wait_s` for the writer (not for a whole backlog
+        replaying after an outage). Raises StoreUnavailable."""
+        records = await self.store.lookup(request_ids)
+        if None in records and self._queue:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.flush(), wait_s)
+            records = await self.store.lookup(request_ids)
+        return records
 
     async def flush(self) -> bool:
         """Write everything queued; False if the store failed (the rest stays queued)."""
@@ -113,4 +125,7 @@ def _record(pending: Pending) -> Record:
         verdict.abstained,
         verdict.flagged,
         at,
+        verdict.kind or "",
+        verdict.source,
+        verdict.evidence,
     )

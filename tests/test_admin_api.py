@@ -200,3 +200,50 @@ def test_explain_errors_are_openai_shaped(policy: Path) -> None:
         )
         assert error(denied, 403)["code"] == "workflow_not_allowed"
         assert error(explain(client, {}), 400)["param"] == "model"
+
+
+def say(client: httpx.Client, text: str) -> httpx.Response:
+    response = client.post(
+        "/v1/chat/completions",
+        headers=ANY,
+        json={
+            "model": "workflow/bulk-summarization",
+            "messages": [{"role": "user", "content": f"SAY: {text}"}],
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_an_answered_request_shows_its_verdict_source_and_evidence(policy: Path) -> None:
+    with own_gateway(policy.parent, poll_s=0) as (client, _):
+        asked = say(client, "Staging or production?")
+        assert asked.headers["x-floorgate-verdict-source"] == "text"
+        plain = say(client, "The index is on orders.created_at.")
+        assert plain.headers["x-floorgate-verdict-source"] == "none"
+        request_id = asked.headers["x-floorgate-request-id"]
+        body = client.get(f"/admin/requests/{request_id}", headers=ADMIN).json()
+        assert body["request_id"] == request_id
+        assert (body["workflow"], body["route"], body["model"]) == (
+            "bulk-summarization",
+            "capability-first",
+            "fast",
+        )
+        assert body["verdict"] == {
+            "label": "abstain",
+            "kind": "clarification",
+            "source": "text",
+            "evidence": "Staging or production?",
+        }
+        other = plain.headers["x-floorgate-request-id"]
+        verdict = client.get(f"/admin/requests/{other}", headers=ADMIN).json()["verdict"]
+        assert verdict == {"label": "answer", "kind": None, "source": "none", "evidence": ""}
+
+
+def test_an_unknown_request_is_404_and_the_ledger_needs_the_admin_key(policy: Path) -> None:
+    with own_gateway(policy.parent, poll_s=0) as (client, _):
+        body = error(client.get("/admin/requests/fg-unknown", headers=ADMIN), 404)
+        assert (body["code"], body["param"]) == ("request_not_found", "request_id")
+        assert "fg-unknown" in body["message"]
+        request_id = say(client, "Done.").headers["x-floorgate-request-id"]
+        assert error(client.get(f"/admin/requests/{request_id}", headers=ANY), 403)

@@ -88,6 +88,41 @@ def test_records_are_written_once_and_read_back(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", STORES)
+def test_a_record_keeps_its_verdict_source_and_evidence(kind: str) -> None:
+    async def scenario(store: Store) -> None:
+        asked = record(1, abstained=True, kind="clarification", source="text",
+                       evidence="Staging or production?")  # fmt: skip
+        flagged = record(2, self_flagged=True, source="tool", evidence="untested | on 3.11")
+        await store.write([asked, flagged, record(3)])
+        found = await store.lookup(["req-1", "req-2", "req-3"])
+        assert found[:2] == [asked, flagged]
+        assert [r.label if r else None for r in found] == ["abstain", "flag", "answer"]
+        assert found[2] is not None and (found[2].source, found[2].evidence) == ("none", "")
+
+    run(kind, scenario)
+
+
+def test_a_redis_record_an_older_version_wrote_reads_with_no_verdict_detail() -> None:
+    with shared_prefix() as prefix:
+
+        async def main() -> None:
+            store = RedisStore(SHARED_URL, prefix, 3600, 2.0, 8)
+            try:
+                client = redis.Redis.from_url(SHARED_URL, decode_responses=True)
+                client.hset(store.keys.record("req-old"), mapping={
+                    "workflow": "wf", "route": "route", "model": "m", "policy_version": "v1",
+                    "abstained": "1", "self_flagged": "0", "time": "1.5"})  # fmt: skip
+                [old] = await store.lookup(["req-old"])
+                assert old == Record("req-old", "wf", "route", "m", "v1", True, False, 1.5)
+                assert (old.kind, old.source, old.evidence) == ("", "none", "")
+                client.close()
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", STORES)
 def test_records_expire_after_the_retention(kind: str) -> None:
     async def scenario(store: Store) -> None:
         rec = record(1)

@@ -1,4 +1,5 @@
-"""Admin endpoints, behind the admin key: the active policy, and reloading it on demand."""
+"""Admin endpoints, behind the admin key: the active policy, reloading it on demand, and one
+answered request as the ledger keeps it (with its verdict, for audit)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from gateway.api.deps import ReloaderDep, RuntimeDep, require_admin
-from gateway.errors import PolicyRejected
+from gateway.errors import NotFound, PolicyRejected, Unavailable
+from gateway.state.base import StoreUnavailable
+
+LEDGER_WAIT_S = 1.0
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
 
@@ -47,4 +51,39 @@ async def reload_policies(reloader: ReloaderDep) -> dict[str, Any]:
         "name": outcome.policy.name,
         "version": outcome.policy.version,
         "previous_version": outcome.previous.version,
+    }
+
+
+@router.get("/requests/{request_id}")
+async def answered_request(request_id: str, rt: RuntimeDep) -> dict[str, Any]:
+    """What the ledger holds for one answered request: who served it, and the verdict with
+    the source that decided it and the evidence it quoted."""
+    try:
+        [record] = await rt.ledger.lookup([request_id], LEDGER_WAIT_S)
+    except StoreUnavailable as exc:
+        raise Unavailable(
+            "The ledger cannot be read right now: the gateway's state store is unreachable.",
+            code="state_unavailable",
+        ) from exc
+    if record is None:
+        days = rt.settings.ledger_retention_s / 86400
+        raise NotFound(
+            f"No answered request '{request_id}' is on record: the id is unknown, or older "
+            f"than the ledger's retention ({days:g} days).",
+            param="request_id",
+            code="request_not_found",
+        )
+    return {
+        "request_id": record.request_id,
+        "workflow": record.workflow,
+        "route": record.route,
+        "model": record.model,
+        "policy_version": record.policy_version,
+        "time": record.time,
+        "verdict": {
+            "label": record.label,
+            "kind": record.kind or None,
+            "source": record.source,
+            "evidence": record.evidence,
+        },
     }

@@ -225,6 +225,7 @@ def verdict_headers(verdict: Verdict) -> Headers:
     return [
         (b"x-floorgate-abstained", b"true" if verdict.abstained else b"false"),
         (b"x-floorgate-self-flagged", b"true" if verdict.flagged else b"false"),
+        (b"x-floorgate-verdict-source", verdict.source.encode()),
     ]
 
 

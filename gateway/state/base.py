@@ -63,10 +63,19 @@ class Record(NamedTuple):
     abstained: bool
     self_flagged: bool
     time: float
+    # The verdict as the classifier gave it, for audit: its kind, the source that decided it
+    # (tool, refusal, content_filter, text, none) and the evidence it quoted (<= 200 chars).
+    kind: str = ""
+    source: str = "none"
+    evidence: str = ""
 
     @property
     def code(self) -> str:
         return "x" if self.abstained else "f" if self.self_flagged else "a"
+
+    @property
+    def label(self) -> str:
+        return "abstain" if self.abstained else "flag" if self.self_flagged else "answer"
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,12 +54,12 @@ local ttl = {ARGV[2], ARGV[3]}
 local cap = tonumber(ARGV[5])
 local new = 0
 for i = 0, #KEYS / 4 - 1 do
-  local k, a = i * 4, 5 + i * 8
+  local k, a = i * 4, 5 + i * 11
   if redis.call('EXISTS', KEYS[k + 1]) == 0 then
     local wf = ARGV[a + 1]
     redis.call('HSET', KEYS[k + 1], 'workflow', wf, 'route', ARGV[a + 2], 'model', ARGV[a + 3],
       'policy_version', ARGV[a + 4], 'abstained', ARGV[a + 5], 'self_flagged', ARGV[a + 6],
-      'time', ARGV[a + 7])
+      'time', ARGV[a + 7], 'kind', ARGV[a + 9], 'source', ARGV[a + 10], 'evidence', ARGV[a + 11])
     redis.call('PEXPIRE', KEYS[k + 1], ARGV[1])
     for b = 1, 2 do
       local bucket = KEYS[k + 1 + b]
@@ -106,6 +106,7 @@ return out
 """
 RECORD_FIELDS = ("workflow", "route", "model", "policy_version", "abstained", "self_flagged",
                  "time")  # fmt: skip
+VERDICT_FIELDS = ("kind", "source", "evidence")  # absent from records an older version wrote
 RESULTS: tuple[Result, ...] = ("not_found", "recorded", "duplicate")
 HEALTH_CHECK_S = 10
 
@@ -166,7 +167,8 @@ class RedisStore:
             keys += self.keys.event("answers", r.request_id, r.route, r.model, r.time)
             entry = f"{int(r.time * 1000)}|{r.code}|{r.workflow}"
             args += [r.workflow, r.route, r.model, r.policy_version, int(r.abstained),
-                     int(r.self_flagged), repr(r.time), entry]  # fmt: skip
+                     int(r.self_flagged), repr(r.time), entry, r.kind, r.source,
+                     r.evidence]  # fmt: skip
         with _translated():
             return int(await self._write(keys, args))
 
@@ -174,7 +176,7 @@ class RedisStore:
         with _translated():
             async with self.client.pipeline(transaction=False) as pipe:
                 for request_id in request_ids:
-                    pipe.hmget(self.keys.record(request_id), RECORD_FIELDS)
+                    pipe.hmget(self.keys.record(request_id), [*RECORD_FIELDS, *VERDICT_FIELDS])
                 rows = await pipe.execute()
         return [_record(rid, row) for rid, row in zip(request_ids, rows, strict=True)]
 
@@ -262,11 +264,14 @@ def _name(name: str) -> str:
 
 
 def _record(request_id: str, row: list[str | None]) -> Record | None:
-    if row[0] is None or any(value is None for value in row):
+    fields, verdict = row[: len(RECORD_FIELDS)], row[len(RECORD_FIELDS) :]
+    if any(value is None for value in fields):
         return None
-    workflow, route, model, version, abstained, flagged, at = row
+    workflow, route, model, version, abstained, flagged, at = fields
+    kind, source, evidence = verdict
     return Record(request_id, str(workflow), str(route), str(model), str(version),
-                  abstained == "1", flagged == "1", float(str(at)))  # fmt: skip
+                  abstained == "1", flagged == "1", float(str(at)), kind or "",
+                  source or "none", evidence or "")  # fmt: skip
 
 
 def _entries(raw: list[str]) -> Iterator[tuple[float, str, str]]:
