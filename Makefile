@@ -2,7 +2,7 @@
 VENV := .venv/bin
 LOCAL_MODEL := $(VENV)/python scripts/local_model.py
 
-.PHONY: setup services run test lint local-model stop-local-model bench bench-vs-litellm bench-classify clean
+.PHONY: setup services run test lint local-model stop-local-model bench bench-vs-litellm bench-classify eval-demo clean
 
 setup:
 	@bash scripts/setup.sh
@@ -41,6 +41,11 @@ bench-vs-litellm: setup
 SHARED_DATA ?= ../shared/data
 bench-classify: setup
 	$(VENV)/python -m bench.classify $(if $(CLASSIFY_DATA),--data $(CLASSIFY_DATA),--shared $(SHARED_DATA)) $(BENCH_ARGS)
+
+# The evaluation walk-through (README): shipped tickets, two candidates on the local model.
+eval-demo: setup
+	@$(LOCAL_MODEL) start
+	$(VENV)/python scripts/eval_demo.py
 
 clean: stop-local-model
 	rm -rf .venv .run .mypy_cache .ruff_cache .pytest_cache *.egg-info
