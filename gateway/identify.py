@@ -17,6 +17,8 @@ from gateway.policy.tree import Decision
 
 WORKFLOW_PREFIX = "workflow/"
 ROUTE_PREFIX = "route/"
+WORKFLOW_COLON = "workflow:"
+ROUTE_COLON = "route:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +47,19 @@ def parse_model_field(policy: Policy, value: object) -> ModelField:
             "'model' is required: use workflow/<name>, route/<name> or see GET /v1/models.",
             param="model",
         )
-    if value.startswith(WORKFLOW_PREFIX):
-        return ModelField(workflow=value[len(WORKFLOW_PREFIX) :])
-    if value.startswith(ROUTE_PREFIX) and value[len(ROUTE_PREFIX) :] in policy.spec.routes:
-        return ModelField(route=value[len(ROUTE_PREFIX) :])
+    # `workflow:<name>` and `route:<name>` too: frameworks take what precedes a '/' for a
+    # provider (the Agents SDK: "Unknown prefix: workflow").
+    for prefix in (WORKFLOW_PREFIX, WORKFLOW_COLON):
+        if value.startswith(prefix):
+            return ModelField(workflow=value[len(prefix) :])
+    for prefix in (ROUTE_PREFIX, ROUTE_COLON):
+        if value.startswith(prefix) and value[len(prefix) :] in policy.spec.routes:
+            return ModelField(route=value[len(prefix) :])
     target = policy.models.get(value) if policy.spec.expose_models else None
     if target is not None and target.spec.serves == "chat":
         return ModelField(model=value)
+    if value in policy.spec.workflows:  # a declared workflow's bare name
+        return ModelField(workflow=value)
     raise ModelNotFound(
         f"The model '{value}' does not exist. Use workflow/<name>, route/<name> or a model "
         "listed by GET /v1/models.",
@@ -60,7 +68,14 @@ def parse_model_field(policy: Policy, value: object) -> ModelField:
 
 
 def identify(policy: Policy, caller: Caller, header: str | None, body: dict[str, Any]) -> Identity:
-    field = parse_model_field(policy, body.get("model"))
+    try:
+        field = parse_model_field(policy, body.get("model"))
+    except ModelNotFound:
+        if not (caller.bound or header):
+            raise
+        # The key or the header already names the workflow: a framework's own default model
+        # name ("gpt-4.1") then means "this workflow's route", not a 404.
+        field = ModelField()
     workflow, requested = workflow_for(policy, caller, header, body, field.workflow)
     decision = policy.decisions[workflow]
     route = _stricter(policy, decision.route, field.route)

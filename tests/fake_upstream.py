@@ -14,6 +14,7 @@ the request's `model`:
   midfail                   like cut, after two content chunks
   toolong                   400 context_length_exceeded, param messages (as OpenAI says it)
   traceback                 500 whose message is a Python traceback with file paths
+  toolonce                  like tool until the last message is a tool result, then ok
   llamatools                a tool call streamed as llama-cpp-python does: id and name
                             repeated in every delta; never a usage chunk
   nousage                   like ok, but never a usage chunk, even when asked
@@ -64,6 +65,9 @@ def _answer_text(body: dict[str, Any], default: str | None = FAKE_ANSWER) -> str
 
 
 def _message(behaviour: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    if behaviour == "toolonce":  # as tool until a tool result arrives, then as ok
+        last = (body.get("messages") or [{}])[-1]
+        behaviour = "ok" if last.get("role") == "tool" else "tool"
     if behaviour == "tool":  # tool[:<name>]: call that tool (else the first), ARGS: <json>
         tools = body.get("tools") or [{"function": {"name": "none"}}]
         name = str(body.get("model", "")).partition(":")[2] or tools[0]["function"]["name"]
