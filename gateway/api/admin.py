@@ -1,14 +1,17 @@
-"""Admin endpoints, behind the admin key: the active policy, reloading it on demand, and one
-answered request as the ledger keeps it (with its verdict, for audit)."""
+"""Admin endpoints, behind the admin key: the active policy, reloading it on demand, one
+answered request as the ledger keeps it (with its verdict, for audit), and the evaluation's
+four numbers computed from production."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
 from gateway.api.deps import ReloaderDep, RuntimeDep, require_admin
-from gateway.errors import NotFound, PolicyRejected, Unavailable
+from gateway.errors import BadRequest, NotFound, PolicyRejected, Unavailable
+from gateway.eval.live import as_json, live_rows, parse_since
 from gateway.state.base import StoreUnavailable
 
 LEDGER_WAIT_S = 1.0
@@ -87,3 +90,21 @@ async def answered_request(request_id: str, rt: RuntimeDep) -> dict[str, Any]:
             "evidence": record.evidence,
         },
     }
+
+
+@router.get("/eval/live")
+async def live_numbers(rt: RuntimeDep, since: str = "7d") -> dict[str, Any]:
+    """The evaluation's four numbers from production: counts per workflow, route and model over
+    the window, from the ledger and feedback in the store (`floorgate eval report --live`)."""
+    try:
+        seconds = parse_since(since)
+    except ValueError as exc:
+        raise BadRequest(str(exc), param="since", code="invalid_window") from exc
+    try:
+        rows = await live_rows(rt.store, rt.policies.current, seconds, time.time())
+    except StoreUnavailable as exc:
+        raise Unavailable(
+            "The statistics cannot be read right now: the gateway's state store is unreachable.",
+            code="state_unavailable",
+        ) from exc
+    return as_json(rows, seconds)

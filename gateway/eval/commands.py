@@ -11,6 +11,7 @@ from typing import Any
 from gateway.eval.admit import gate_report
 from gateway.eval.candidates import CandidateError, parse_candidates
 from gateway.eval.catalogue import Catalogue, CatalogueError, load_catalogue
+from gateway.eval.live_source import LiveError, read_live
 from gateway.eval.outcomes import OutcomesError, import_outcomes
 from gateway.eval.render import as_html, as_markdown, as_table
 from gateway.eval.report import build_report
@@ -61,6 +62,18 @@ def add_eval_commands(commands: Any) -> None:
         help="also write it here: .md Markdown, .html HTML, else text",
     )
     report_p.add_argument("--gate", metavar="ROUTE", help="also run `eval gate` for ROUTE")
+    report_p.add_argument(
+        "--live",
+        action="store_true",
+        help="the numbers from production (the ledger and feedback) instead",
+    )
+    report_p.add_argument("--since", default="7d", help="with --live: the window (7d, 24h, 90m)")
+    report_p.add_argument(
+        "--via",
+        metavar="URL",
+        help="with --live: ask this gateway (its admin key from "
+        "FLOORGATE_ADMIN_KEY) instead of reading FLOORGATE_REDIS_URL",
+    )
     _gate_args(report_p)
     report_p.set_defaults(run=report_command)
     gate_p = sub.add_parser(
@@ -155,6 +168,8 @@ def import_command(args: Any) -> int:
 
 
 def report_command(args: Any) -> int:
+    if args.live:
+        return live_command(args)
     try:
         catalogue = load_catalogue(args.catalogue) if args.catalogue.exists() else Catalogue()
         results = Results.open(args.results)
@@ -179,3 +194,11 @@ def gate_command(args: Any) -> int:
         return fail(exc)
     report = build_report(results, Catalogue())
     return gate_report(args.policies or Settings().policies, args.route, report, args.decide)
+
+
+def live_command(args: Any) -> int:
+    try:
+        sys.stdout.write(read_live(args.since, args.via, args.policies))
+    except LiveError as exc:
+        return fail(exc)
+    return 0

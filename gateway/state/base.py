@@ -120,19 +120,23 @@ class Counts:
         return self.merged + self.merged_with_edits + self.rejected + self.escaped_defect
 
     def rate(self, name: RateName) -> tuple[float | None, int]:
-        """(rate, sample size); the rate is None with no samples.
+        """(rate, sample size); the rate is None with no samples."""
+        part, whole = self.parts(name)
+        return (part / whole if whole else None), whole
+
+    def parts(self, name: RateName) -> tuple[int, int]:
+        """(numerator, denominator) of a rate.
 
         escape: escaped_defect over the outputs that reached production, i.e. over
         merged + merged_with_edits + escaped_defect (an escaped defect was merged too).
         """
         merged = self.merged + self.merged_with_edits
-        part, whole = {
+        return {
             "abstention": (self.abstained, self.answered),
             "self_flag": (self.self_flagged, self.answered),
             "merge": (merged, self.feedback),
             "escape": (self.escaped_defect, merged + self.escaped_defect),
         }[name]
-        return (part / whole if whole else None), whole
 
     def as_json(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNT_FIELDS}
