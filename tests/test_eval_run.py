@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -153,3 +154,58 @@ def test_evaluation_traffic_reaches_no_production_state(
         assert keys(SHARED_URL, prefix) == []  # no ledger record, no gate statistics
     names = {m.name for m in prometheus_client.REGISTRY.collect()}
     assert not [n for n in names if n.startswith("floorgate")]
+
+
+def test_a_model_that_goes_away_mid_run_fails_only_its_remaining_tickets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own = FakeUpstream()
+    own.start()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        (ROOT / "tests" / "policies" / "eval.yaml").read_text()
+        .replace("__UPSTREAM__", own.base_url).replace("__DOWN__", own.base_url)
+    )  # fmt: skip
+    db = tmp_path / "r.sqlite"
+    args = ["--tickets", str(tickets_file(tmp_path, 10)), "--candidates", "slow",
+            "--policies", str(policy), "--results", str(db), "--concurrency", "1"]  # fmt: skip
+
+    def stop_after_three() -> None:
+        deadline = time.monotonic() + 30
+        while len(_so_far(db)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        own.stop()
+
+    stopper = threading.Thread(target=stop_after_three)
+    stopper.start()
+    assert run(*args) == 1
+    stopper.join()
+    results = Results.open(db).results()
+    ok = [r for r in results if r.status == "ok"]
+    errors = [r for r in results if r.status == "error"]
+    assert len(results) == 10 and 3 <= len(ok) < 10 and len(ok) + len(errors) == 10
+    assert all("slow" in (r.error or "") for r in errors)
+    assert f"{len(ok)} answered now, {len(errors)} error(s)" in capsys.readouterr().out
+
+
+def test_checks_run_on_each_output_only_when_asked(policy: Path, tmp_path: Path) -> None:
+    tickets = tmp_path / "checked.yaml"
+    tickets.write_text(
+        "apiVersion: floorgate.dev/v1\nkind: EvalTickets\nmetadata: {name: checked}\ntickets:\n"
+        "  - {id: passes, spec: clear, prompt: 'SAY: def f(): pass',"
+        ' check: {command: \'grep -q "def f" output.md && test -f "$FLOORGATE_OUTPUT"\'}}\n'
+        "  - {id: fails, spec: clear, prompt: 'SAY: no', check: {command: 'echo no; exit 3'}}\n"
+        "  - {id: hangs, spec: clear, prompt: x, check: {command: 'sleep 5', timeout_s: 0.3}}\n"
+    )
+    db = tmp_path / "r.sqlite"
+    base = ["--tickets", tickets, "--candidates", "local-careful", "--policies", policy]
+    assert run(*base, "--results", db) == 0
+    assert {r.check_status for r in Results.open(db).results()} == {None}
+    checked = tmp_path / "checked.sqlite"
+    assert run(*base, "--results", checked, "--run-checks") == 0
+    by = {r.ticket: (r.check_status, r.check_output) for r in Results.open(checked).results()}
+    assert by == {
+        "passes": ("passed", ""),
+        "fails": ("failed", "no\n"),
+        "hangs": ("timeout", "no result within 0.3 s"),
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -29,7 +30,7 @@ async def run_check(check: Check, output: str) -> tuple[CheckStatus, str]:
         try:
             out, _ = await asyncio.wait_for(process.communicate(), check.timeout_s)
         except TimeoutError:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # the command and everything it started
             await process.wait()
             return "timeout", f"no result within {check.timeout_s:g} s"
         text = out.decode(errors="replace")[-KEEP_CHARS:]
