@@ -1,6 +1,6 @@
-"""The Helm chart that ships the gateway, its policies, the dashboard and the rules, checked
-without a helm binary: the files it embeds exist, every value it reads is declared, and its
-template blocks are balanced.
+"""The Helm chart that ships the gateway, its policies, the dashboard and the rules, read as
+files: the files it embeds exist, every value it reads is declared, and its template blocks
+are balanced. tests/test_helm_chart.py renders it with real Helm.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def test_embedded_files_exist() -> None:
             assert list(CHART.glob(pattern)), f"{path.name}: nothing matches {pattern}"
 
 
-def test_the_default_policies_are_the_repositorys() -> None:
-    assert (CHART / "policies").resolve() == (ROOT / "policies").resolve()
-    assert (CHART / "policies" / "default.yaml").is_file()
+def test_the_default_policy_is_the_repositorys_hosted_example() -> None:
+    example = CHART / "files" / "example-policy.yaml"
+    assert example.resolve() == (ROOT / "policies" / "examples" / "providers.yaml").resolve()
 
 
 def test_template_blocks_are_balanced() -> None:
@@ -71,7 +71,7 @@ def test_template_blocks_are_balanced() -> None:
 def test_the_dashboard_configmap_carries_the_grafana_sidecar_label() -> None:
     template = (CHART / "templates" / "dashboard-configmap.yaml").read_text()
     assert "{{ .Values.dashboard.label }}: {{ .Values.dashboard.labelValue | quote }}" in template
-    assert '.Files.Get "files/floorgate-dashboard.json" | nindent 4' in template
+    assert '(.Files.Glob "files/floorgate-dashboard.json").AsConfig' in template
     dashboard = values()["dashboard"]
     assert (dashboard["label"], dashboard["labelValue"]) == ("grafana_dashboard", "1")
 
