@@ -8,7 +8,7 @@ metrics. A model is never swapped for another: vectors from two models are not c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.api.asgi import Headers
@@ -31,6 +31,8 @@ class EmbeddingCall:
     workflow: str
     target: ModelTarget
     body: dict[str, Any]
+    key: str  # the caller's name, for its limits
+    limit_headers: Headers = field(default_factory=list)  # x-ratelimit-*, once admitted
 
     def answered(self) -> Answered:
         return Answered(self.request_id, self.workflow, NONE, self.target.name, self.policy.version)
@@ -44,6 +46,7 @@ class EmbeddingCall:
             (b"x-floorgate-workflow", self.workflow.encode()),
             (b"x-floorgate-model", self.target.name.encode()),
             (b"x-floorgate-policy-version", self.policy.version.encode()),
+            *self.limit_headers,
         ]
 
 
@@ -61,7 +64,7 @@ def plan_embeddings(
     policy = rt.policies.current
     target = embedding_model(policy, body.get("model"))
     workflow, _ = workflow_for(policy, caller, workflow_header, body, None)
-    return EmbeddingCall(request_id, policy, workflow, target, body)
+    return EmbeddingCall(request_id, policy, workflow, target, body, caller.name)
 
 
 def embedding_model(policy: Policy, name: object) -> ModelTarget:

@@ -9,7 +9,8 @@ GatewayError
  ├── PayloadTooLarge       413 invalid_request_error
  ├── Unprocessable         422 invalid_request_error (well-formed JSON, invalid values)
  │    └── PolicyRejected   422 policy_rejected (a reload found the policy unsound)
- ├── RateLimited           429 rate_limit_error
+ ├── RateLimited           429 rate_limit_error (rate_limit_exceeded)
+ │    └── QuotaExceeded    429 insufficient_quota (a spent budget)
  ├── UpstreamFailed        502 upstream_error
  ├── Unavailable           503 service_unavailable
  └── UpstreamTimeout       504 timeout
@@ -87,6 +88,11 @@ class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class QuotaExceeded(RateLimited):
+    type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class UpstreamFailed(GatewayError):

@@ -120,6 +120,7 @@ class Metrics:
         self._counters: dict[tuple[Any, ...], Any] = {}
         self._state_series(registry)
         self._usage_series(registry)
+        self._limit_series(registry)
 
     def request(
         self, workflow: str, route: str, model: str, code: int, stream: bool, seconds: float
@@ -259,6 +260,60 @@ class Metrics:
         self._child(self.overhead, route, model).observe(overhead_s)
         if first_token_s is not None:
             self._child(self.first_token, workflow, route, model).observe(first_token_s)
+
+    def _limit_series(self, registry: CollectorRegistry) -> None:
+        """Limits (gateway/limits.py): refusals, daily budgets, and the store they count in."""
+        self.rate_limited_total = Counter(
+            "floorgate_rate_limited",
+            "Requests refused by a limit (429), by workflow and limit.",
+            ("workflow", "limit"),
+            registry=registry,
+        )
+        self.limits_unavailable_total = Counter(
+            "floorgate_limits_unavailable",
+            "Requests refused (503) because a fail_closed limit could not be checked.",
+            ("workflow",),
+            registry=registry,
+        )
+        self.limits_local = Gauge(
+            "floorgate_limits_local",
+            "1 while limits are counted in this replica alone: the shared store is unreachable.",
+            registry=registry,
+        )
+        self.limit_store_errors = Counter(
+            "floorgate_limit_store_errors",
+            "Limit checks and settlements the shared store failed or was too slow for.",
+            registry=registry,
+        )
+        self.budget_limit = Gauge(
+            "floorgate_budget_dollars",
+            "A workflow's spend_per_day, in US dollars.",
+            ("workflow",),
+            registry=registry,
+        )
+        self.budget_used = Gauge(
+            "floorgate_budget_used_dollars",
+            "Spent today (UTC) by a workflow, as this replica last saw it.",
+            ("workflow",),
+            registry=registry,
+        )
+        self.budget_remaining = Gauge(
+            "floorgate_budget_remaining_dollars",
+            "Left of a workflow's daily budget, as this replica last saw it.",
+            ("workflow",),
+            registry=registry,
+        )
+
+    def rate_limited(self, workflow: str, limit: str) -> None:
+        self._child(self.rate_limited_total, workflow, limit).inc()
+
+    def limits_unavailable(self, workflow: str) -> None:
+        self._child(self.limits_unavailable_total, workflow).inc()
+
+    def budget(self, workflow: str, limit: float, used: float) -> None:
+        self.budget_limit.labels(workflow).set(limit)
+        self.budget_used.labels(workflow).set(used)
+        self.budget_remaining.labels(workflow).set(max(0.0, limit - used))
 
     def _state_series(self, registry: CollectorRegistry) -> None:
         """Feedback, the request ledger and live gates (ledger.py, feedback.py, gates.py)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -36,6 +36,12 @@ class Call:
     stream: bool
     candidates: list[ModelTarget]
     contract: Contract
+    key: str  # the caller's name, for its limits
+    limit_headers: Headers = field(default_factory=list)  # x-ratelimit-*, once admitted
+
+    @property
+    def workflow(self) -> str:
+        return self.identity.workflow
 
     def answered(self, model: str) -> Answered:
         identity = self.identity
@@ -53,6 +59,7 @@ class Call:
             (b"x-floorgate-route", self.identity.route.encode()),
             (b"x-floorgate-model", model.encode()),
             (b"x-floorgate-policy-version", self.policy.version.encode()),
+            *self.limit_headers,
         ]
 
 
@@ -98,4 +105,5 @@ def plan_body(
     )
     if contract != "off":
         body = with_contract(body)
-    return Call(request_id, policy, identity, body, body.get("stream") is True, models, contract)
+    stream = body.get("stream") is True
+    return Call(request_id, policy, identity, body, stream, models, contract, caller.name)

@@ -17,6 +17,7 @@ from gateway.classify import Verdict
 from gateway.gates import Gates
 from gateway.keys import KeyRing
 from gateway.ledger import Ledger
+from gateway.limits import Limiter
 from gateway.metrics import Metrics
 from gateway.policy.compiled import ModelTarget, Policy
 from gateway.policy.store import PolicyStore
@@ -59,6 +60,7 @@ class Runtime:
     ledger: Ledger = field(init=False)
     gates: Gates = field(init=False)
     readiness: Readiness = field(default_factory=Readiness)
+    limits: Limiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.failover = Failover(self.transports.for_target, self._upstream_outcome)
@@ -66,6 +68,9 @@ class Runtime:
         self.store = open_store(s)
         self.ledger = Ledger(self.store, self.metrics, s.ledger_buffer_max, s.ledger_flush_s)
         self.gates = Gates(self.store, self.metrics, self.policies, s.gate_refresh_s)
+        self.limits = Limiter(
+            self.store, self.metrics, self.prices, s.limits_timeout_s, s.limits_lease_s
+        )
 
     @classmethod
     def build(cls, settings: Settings, registry: CollectorRegistry | None = None) -> Runtime:
@@ -91,13 +96,18 @@ class Runtime:
             gc.freeze()
 
     def used(self, call: Answered, target: ModelTarget, data: Mapping[str, Any]) -> None:
-        """Count the tokens a response reports, and what they are estimated to cost."""
+        """Count the tokens a response reports, and what they are estimated to cost; tell the
+        limiter (which estimates what the upstream did not report)."""
         usage = data.get("usage")
-        if not isinstance(usage, dict):
-            return
-        tokens = (int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-        cost = self.prices.cost(target.spec, *tokens)
-        self.metrics.usage(call.workflow, call.route, call.model, tokens, cost)
+        tokens = None
+        if isinstance(usage, dict):
+            tokens = (
+                int(usage.get("prompt_tokens") or 0),
+                int(usage.get("completion_tokens") or 0),
+            )
+            cost = self.prices.cost(target.spec, *tokens)
+            self.metrics.usage(call.workflow, call.route, call.model, tokens, cost)
+        self.limits.used(call.request_id, target.spec, data, tokens)
 
     def answered(self, call: Answered, verdict: Verdict) -> None:
         """A response reached the client whole: count what it said about itself.
@@ -119,6 +129,7 @@ class Runtime:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+            await self.limits.drain()
             await self.ledger.close(LEDGER_CLOSE_S)
             await self.store.close()
 

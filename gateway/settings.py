@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # Bytes the in-memory ledger's records may hold (~120 a record): 32 MiB keeps ~270,000.
     ledger_memory_max: int = Field(default=32 * 2**20, ge=2**16)
     gate_refresh_s: float = Field(default=1.0, gt=0)  # how often live gates re-read the stats
+    # Limits (gateway/limits.py): the longest a request waits on the store to check them, and
+    # how long a request in flight holds a concurrency slot if its replica dies.
+    limits_timeout_s: float = Field(default=0.1, gt=0)
+    limits_lease_s: float = Field(default=660.0, gt=0)
 
     @property
     def binds_loopback_only(self) -> bool:

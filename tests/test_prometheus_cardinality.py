@@ -85,6 +85,7 @@ ENUMS: dict[str, set[str] | None] = {  # None: any value (bucket bounds, version
     "result": {"success", "unchanged", "failure"},
     "trigger": {"watch", "sighup", "admin"},
     "rate": {"abstention", "self_flag", "merge", "escape"},
+    "limit": {"requests_per_minute", "tokens_per_minute", "spend_per_day", "concurrency"},
     "le": None,
     "version": None,
 }

@@ -2,7 +2,7 @@
 
 The request is identified exactly as a real one (API key, X-Floorgate-Workflow, metadata,
 `model`); the answer says which questions the tree asked, the route, and which model would
-serve it now, and why.
+serve it now, and why; and each limit on the workflow and key, with what is used of it now.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ async def explain_route(request: Request, rt: RuntimeDep) -> JSONResponse:
     policy = rt.policies.current  # one reference, as a real request takes it
     identity = identify(policy, caller, request.headers.get("x-floorgate-workflow"), body)
     explanation = explain_identity(policy, identity, rt.health, rt.gates)
+    limits = await rt.limits.usage(policy, identity.workflow, caller.name)
     return JSONResponse(
-        as_json(explanation), headers={"x-floorgate-policy-version": policy.version}
+        as_json(explanation) | {"limits": limits},
+        headers={"x-floorgate-policy-version": policy.version},
     )

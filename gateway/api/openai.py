@@ -26,6 +26,7 @@ from gateway.classify import Verdict, classify_completion
 from gateway.embeddings import plan_embeddings
 from gateway.errors import GatewayError
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
+from gateway.limits import Ticket
 from gateway.metrics import NONE, UNKNOWN
 from gateway.pipeline import Call, new_request_id, plan_chat
 from gateway.responses.events import ResponseEvents
@@ -70,6 +71,8 @@ class OpenAIEndpoints:
             with suppress(RuntimeError):  # the response may have started already
                 await send_error(send, INTERNAL, ex.error_headers())
         finally:
+            if ex.ticket is not None:
+                rt.limits.release(ex.ticket)
             rt.metrics.in_flight.dec()
             elapsed = time.perf_counter() - ex.started
             rt.metrics.request(ex.workflow, ex.route, ex.model, ex.status, ex.stream, elapsed)
@@ -86,6 +89,7 @@ class OpenAIEndpoints:
             raw,
         )
         ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
+        ex.ticket = await rt.limits.admit(call)  # once, before the upstream is called
         if call.stream:
             ex.model, ex.status = await relay(rt, call, receive, send, ex.started)
         else:
@@ -165,6 +169,7 @@ class OpenAIEndpoints:
         )
         ex.planned(call, call.workflow, NONE, False)
         ex.model = call.target.name
+        ex.ticket = await rt.limits.admit(call)
         reply = await rt.failover.embed(call.target, call.body)
         await send_response(send, 200, reply.body, call.headers())
         rt.used(call.answered(), call.target, reply.data)
@@ -206,6 +211,7 @@ class Exchange:
     stream: bool = False
     status: int = 200
     call: Planned | None = None
+    ticket: Ticket | None = None  # its share of its limits, released when it ends
 
     def planned(self, call: Planned, workflow: str, route: str, stream: bool) -> None:
         self.call, self.workflow, self.route, self.stream = call, workflow, route, stream

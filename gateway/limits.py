@@ -1,0 +1,313 @@
+"""The limiter: a request is checked once against its workflow's and its key's limits before
+the upstream is called, and settled after (real tokens, its cost, its slot freed).
+
+The check is one round trip to the state store, bounded by FLOORGATE_LIMITS_TIMEOUT_S. If the
+shared store (Redis) fails or is slow, the declared mode decides: every `fail_open` limit is
+counted in this replica alone (floorgate_limits_local is 1 meanwhile), any `fail_closed` one
+answers 503. After a failure the shared store is left alone for RETRY_SHARED_S, so an outage
+costs each request nothing but the local count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway.errors import GatewayError, QuotaExceeded, RateLimited, Unavailable
+from gateway.limit_headers import (
+    Headers,
+    duration,
+    rate_headers,
+    retry_after,
+    wait,
+    window_reset,
+)
+from gateway.metrics import Metrics
+from gateway.policy.compiled import Policy
+from gateway.policy.limits import KeyLimits, LimitName, Limits, StoreDownMode
+from gateway.policy.model import ModelSpec
+from gateway.pricing import PriceTable
+from gateway.state.base import Store, StoreUnavailable
+from gateway.state.counters import Admission, Check, Counted, Kind, used
+from gateway.state.memory import MemoryStore
+from gateway.token_estimate import completion_budget, completion_tokens, prompt_tokens
+
+log = logging.getLogger("floorgate.limits")
+RETRY_SHARED_S = 1.0
+MICRO = 1_000_000  # spend is counted in millionths of a dollar
+KINDS: Mapping[LimitName, Kind] = {
+    "requests_per_minute": "window",
+    "tokens_per_minute": "window",
+    "spend_per_day": "day",
+    "concurrency": "slots",
+}
+HEADER_KINDS: tuple[tuple[LimitName, str], ...] = (
+    ("requests_per_minute", "requests"),
+    ("tokens_per_minute", "tokens"),
+)
+
+
+class Limited(Protocol):
+    """A planned request, as the limiter needs it (chat and embeddings calls both are)."""
+
+    request_id: str
+    policy: Policy
+    key: str
+    body: dict[str, Any]
+    limit_headers: Headers
+
+    @property
+    def workflow(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    check: Check
+    limit: LimitName
+    level: str  # "workflow", or the key's name
+    mode: StoreDownMode
+
+
+@dataclass(slots=True)
+class Ticket:
+    """An admitted request's share of its limits, until it is settled."""
+
+    request_id: str
+    workflow: str
+    admitted_at: float
+    store: Store  # the one that counted it: the shared store, or this replica's
+    planned: list[Planned]
+    counts: list[Counted]
+    estimate: int  # tokens counted up front
+    prompt_estimate: int
+    tokens: int | None = None
+    cost: float | None = None
+    headers: Headers = field(default_factory=list)
+
+
+def plan(limits: Limits, workflow: str, key: str, tokens: int) -> list[Planned]:
+    """The checks a request of `key` in `workflow`, estimated at `tokens`, must pass."""
+    levels: list[tuple[str, KeyLimits]] = [("workflow", limits)]
+    if key in limits.keys:
+        levels.append((key, limits.keys[key]))
+    out: list[Planned] = []
+    for level, declared in levels:
+        prefix = "wf" if level == "workflow" else f"key:{level}"
+        for name, limit in declared.declared():
+            bound = int(limit.max * MICRO) if name == "spend_per_day" else int(limit.max)
+            cost = tokens if name == "tokens_per_minute" else 1
+            check = Check(KINDS[name], workflow, f"{prefix}:{name}", bound, cost)
+            out.append(Planned(check, name, level, limit.when_store_down))
+    return out
+
+
+class Limiter:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        prices: PriceTable,
+        timeout_s: float,
+        lease_s: float,
+    ) -> None:
+        self.shared = store
+        self.local = MemoryStore(lease_s, 1)  # for fail_open limits while the shared is away
+        self.metrics = metrics
+        self.prices = prices
+        self.timeout_s = timeout_s
+        self.lease_s = lease_s
+        self._shared_after = 0.0
+        self._open: dict[str, Ticket] = {}
+        self._settling: set[asyncio.Task[None]] = set()
+
+    async def admit(self, call: Limited) -> Ticket | None:
+        """Count `call` against its limits (None: it has none), or raise the refusal."""
+        limits = call.policy.spec.workflows[call.workflow].limits
+        if limits is None:
+            return None
+        prompt = prompt_tokens(call.body)
+        estimate = prompt + completion_budget(call.body)
+        planned = plan(limits, call.workflow, call.key, estimate)
+        now = time.time()
+        store, admission = await self._count(call.workflow, planned, now, call.request_id)
+        if admission.refused is not None:
+            raise self._refusal(call.workflow, planned, admission, now)
+        ticket = Ticket(call.request_id, call.workflow, now, store, planned, admission.counts,
+                        estimate, prompt)  # fmt: skip
+        ticket.headers = _headers(planned, admission.counts, now, counted=True)
+        call.limit_headers = ticket.headers
+        self._open[call.request_id] = ticket
+        self._budget(ticket, 0)
+        return ticket
+
+    def used(
+        self,
+        request_id: str,
+        spec: ModelSpec,
+        data: Mapping[str, Any],
+        tokens: tuple[int, int] | None,
+    ) -> None:
+        """What an answered request used: the upstream's count, or else an estimate."""
+        ticket = self._open.get(request_id)
+        if ticket is None:
+            return
+        if tokens is None:
+            tokens = (ticket.prompt_estimate, completion_tokens(data))
+        ticket.tokens = sum(tokens)
+        ticket.cost = self.prices.cost(spec, *tokens)
+
+    def release(self, ticket: Ticket) -> None:
+        """Settle `ticket` in the background: the response is out, nobody waits on this."""
+        self._open.pop(ticket.request_id, None)
+        task = asyncio.get_running_loop().create_task(self._settle(ticket))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def usage(self, policy: Policy, workflow: str, key: str) -> list[dict[str, Any]]:
+        """Each limit on `key` in `workflow`, with what is used of it now (for explain)."""
+        limits = policy.spec.workflows[workflow].limits
+        if limits is None:
+            return []
+        planned = plan(limits, workflow, key, 0)
+        now = time.time()
+        store, admission = await self._count(workflow, planned, now, "explain", dry=True)
+        where = "shared" if store is self.shared else "local"
+        return [_usage(p, c, now, where) for p, c in zip(planned, admission.counts, strict=True)]
+
+    @property
+    def settling(self) -> int:
+        return len(self._settling)
+
+    async def drain(self) -> None:
+        """Wait for the settlements under way (at shutdown, and in tests)."""
+        while self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
+
+    async def _count(
+        self, workflow: str, planned: list[Planned], now: float, member: str, dry: bool = False
+    ) -> tuple[Store, Admission]:
+        checks = [p.check for p in planned]
+        if now >= self._shared_after:
+            try:
+                admission = await asyncio.wait_for(
+                    self.shared.admit(checks, now, member, self.lease_s, dry), self.timeout_s
+                )
+                self.metrics.limits_local.set(0)
+                return self.shared, admission
+            except (StoreUnavailable, TimeoutError) as exc:
+                self._shared_after = now + RETRY_SHARED_S
+                self.metrics.limits_local.set(1)
+                self.metrics.limit_store_errors.inc()
+                log.warning("limits: the shared store failed (%s); counting locally", exc)
+        closed = next((p for p in planned if p.mode == "fail_closed"), None)
+        if closed is not None and not dry:
+            self.metrics.limits_unavailable(workflow)
+            raise Unavailable(
+                f"Limits of workflow '{workflow}' cannot be checked: the shared state store "
+                f"is unreachable and its {closed.limit} limit fails closed. Retry shortly.",
+                code="limits_unavailable",
+                headers=retry_after(RETRY_SHARED_S),
+            )
+        return self.local, await self.local.admit(checks, now, member, self.lease_s, dry)
+
+    def _refusal(
+        self, workflow: str, planned: list[Planned], admission: Admission, now: float
+    ) -> GatewayError:
+        assert admission.refused is not None
+        p, counted = planned[admission.refused], admission.counts[admission.refused]
+        self.metrics.rate_limited(workflow, p.limit)
+        wait_s = wait(p.check, counted, now)
+        headers = {k.decode(): v.decode() for k, v in _headers(planned, admission.counts, now)}
+        headers |= retry_after(wait_s)
+        who = f"workflow '{workflow}'" if p.level == "workflow" else (
+            f"API key '{p.level}' in workflow '{workflow}'"
+        )  # fmt: skip
+        if p.limit == "spend_per_day":
+            return QuotaExceeded(
+                f"The daily budget of {who} (${p.check.limit / MICRO:g} per UTC day) is spent; "
+                f"it starts again at 00:00 UTC, in {duration(wait_s)}.",
+                headers=headers | {"x-should-retry": "false"},
+            )
+        if math.isinf(wait_s):
+            return RateLimited(
+                f"Request too large for {who}: about {p.check.cost} tokens, above its "
+                f"tokens_per_minute limit of {p.check.limit}. Send less context or a lower "
+                "max_tokens.",
+                headers=headers | {"x-should-retry": "false"},
+            )
+        left = f"Try again in {duration(wait_s)}."
+        if p.limit == "concurrency":
+            return RateLimited(
+                f"Too many requests in flight for {who}: its concurrency limit is "
+                f"{p.check.limit}. {left}",
+                headers=headers,
+            )
+        return RateLimited(
+            f"Rate limit reached for {who} on {p.limit}: limit {p.check.limit}, used "
+            f"{used(p.check, counted, now)}, requested {p.check.cost}. {left}",
+            headers=headers,
+        )
+
+    async def _settle(self, ticket: Ticket) -> None:
+        changes = list(_changes(ticket))
+        try:
+            await asyncio.wait_for(
+                ticket.store.settle(changes, ticket.admitted_at, time.time(), ticket.request_id),
+                self.timeout_s * 4,  # off the request path: a little more patience
+            )
+        except (StoreUnavailable, TimeoutError) as exc:
+            self.metrics.limit_store_errors.inc()
+            log.warning("limits: request %s not settled (%s)", ticket.request_id, exc)
+        self._budget(ticket, ticket.cost or 0.0)
+
+    def _budget(self, ticket: Ticket, cost: float) -> None:
+        for p, counted in zip(ticket.planned, ticket.counts, strict=True):
+            if p.limit == "spend_per_day" and p.level == "workflow":
+                spent = counted[0] / MICRO + cost
+                self.metrics.budget(ticket.workflow, p.check.limit / MICRO, spent)
+
+
+def _changes(ticket: Ticket) -> Iterator[tuple[Check, int]]:
+    for p in ticket.planned:
+        if p.check.kind == "slots":
+            yield p.check, 0
+        elif p.limit == "tokens_per_minute":
+            yield p.check, (ticket.tokens or 0) - ticket.estimate
+        elif p.check.kind == "day" and ticket.cost:
+            yield p.check, round(ticket.cost * MICRO)
+
+
+def _headers(
+    planned: list[Planned], counts: list[Counted], now: float, counted: bool = False
+) -> Headers:
+    """x-ratelimit-* for requests and tokens: of the checks on each, the one with least left."""
+    out: Headers = []
+    for limit, kind in HEADER_KINDS:
+        tightest: tuple[int, Check, Counted] | None = None
+        for p, c in zip(planned, counts, strict=True):
+            if p.limit == limit:
+                after = (c[0], c[1] + p.check.cost) if counted else c
+                left = p.check.limit - used(p.check, after, now)
+                if tightest is None or left < tightest[0]:
+                    tightest = (left, p.check, after)
+        if tightest is not None:
+            left, check, after = tightest
+            out += rate_headers(kind, check.limit, left, window_reset(after, now))
+    return out
+
+
+def _usage(p: Planned, counted: Counted, now: float, where: str) -> dict[str, Any]:
+    scale = MICRO if p.limit == "spend_per_day" else 1
+    return {
+        "limit": p.limit,
+        "applies_to": p.level,
+        "max": p.check.limit / scale,
+        "used": used(p.check, counted, now) / scale,
+        "when_store_down": p.mode,
+        "counted_in": where,
+    }

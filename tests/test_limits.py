@@ -1,0 +1,225 @@
+"""Limits end to end: real gateways (uvicorn on loopback) over the limits policy
+(tests/policies/limits.yaml), the fake upstream, real Redis, the official openai SDK."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from gateway.app import Floorgate
+from tests.fake_upstream import FakeUpstream
+from tests.redis_server import SHARED_URL, shared_prefix
+from tests.state_gateway import sample, served, state_settings, wait_until
+
+HERE = Path(__file__).parent
+KEYS = "key-any=*,key-tight=*"  # env-key-1, env-key-2 in the policy
+MESSAGES = [{"role": "user", "content": "Summarise the incident."}]
+
+
+@pytest.fixture(scope="module")
+def limits_policy(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    text = (HERE / "policies" / "limits.yaml").read_text()
+    path = tmp_path_factory.mktemp("limits") / "limits.yaml"
+    path.write_text(text.replace("__UPSTREAM__", upstream.base_url))
+    return path
+
+
+@contextmanager
+def gateway(
+    policy: Path, redis_url: str | None = None, **settings: Any
+) -> Iterator[tuple[str, Floorgate]]:
+    with served(state_settings(policy, redis_url, api_keys=KEYS, **settings)) as served_app:
+        yield served_app
+
+
+def sdk(url: str, workflow: str, key: str = "key-any", **kwargs: Any) -> openai.OpenAI:
+    kwargs.setdefault("max_retries", 0)
+    return openai.OpenAI(
+        base_url=f"{url}/v1",
+        api_key=key,
+        default_headers={"X-Floorgate-Workflow": workflow},
+        timeout=10,
+        **kwargs,
+    )
+
+
+def chat(client: openai.OpenAI, model: str = "workflow/x", **kwargs: Any) -> httpx.Headers:
+    """The response headers of one answered completion (the SDK raises on a refusal)."""
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, **kwargs)
+    raw.parse()
+    return raw.headers
+
+
+def refusal(client: openai.OpenAI, **kwargs: Any) -> openai.APIStatusError:
+    with pytest.raises(openai.APIStatusError) as info:
+        chat(client, **kwargs)
+    return info.value
+
+
+def test_every_response_says_what_is_left_and_the_refusal_says_when_to_retry(
+    limits_policy: Path, upstream: FakeUpstream
+) -> None:
+    with gateway(limits_policy) as (url, app), sdk(url, "per-minute") as client:
+        left = [chat(client)["x-ratelimit-remaining-requests"] for _ in range(3)]
+        assert left == ["2", "1", "0"]
+        before = upstream.seen
+        err = refusal(client)
+        assert upstream.seen == before  # refused before any upstream call
+        assert err.status_code == 429
+        assert err.body["code"] == "rate_limit_exceeded"  # type: ignore[index]
+        assert err.body["type"] == "rate_limit_error"  # type: ignore[index]
+        assert "workflow 'per-minute'" in err.message and "requests_per_minute" in err.message
+        h = err.response.headers
+        assert h["x-ratelimit-limit-requests"] == "3" and h["x-ratelimit-remaining-requests"] == "0"
+        assert 0 < int(h["retry-after"]) <= 120 and int(h["retry-after-ms"]) > 0
+        assert h["x-ratelimit-reset-requests"].endswith("s")
+        assert h["x-ratelimit-limit-tokens"] == "100000"
+        labels = {"workflow": "per-minute", "limit": "requests_per_minute"}
+        assert sample(app, "floorgate_rate_limited_total", **labels) == 1
+
+
+def test_tokens_are_estimated_up_front_and_corrected_from_the_usage(limits_policy: Path) -> None:
+    with gateway(limits_policy) as (url, app), sdk(url, "per-minute") as client:
+        first = chat(client, max_tokens=1000)  # counted as ~6 prompt tokens + 1000
+        assert int(first["x-ratelimit-remaining-tokens"]) < 100000 - 1000
+        wait_until(lambda: app.runtime.limits.settling == 0, what="settled")
+        second = chat(client)  # the first now counts its reported 7 tokens
+        assert int(second["x-ratelimit-remaining-tokens"]) >= 100000 - 7 - 20
+
+
+def test_a_key_is_held_to_its_own_stricter_limit_within_its_workflows(
+    limits_policy: Path,
+) -> None:
+    with (
+        gateway(limits_policy) as (url, _app),
+        sdk(url, "per-minute", key="key-tight") as tight,
+        sdk(url, "per-minute") as other,
+    ):
+        assert chat(tight)["x-ratelimit-remaining-requests"] == "0"  # its own 1, not 3 - 1
+        err = refusal(tight)
+        assert err.status_code == 429 and "API key 'env-key-2'" in err.message
+        chat(other)  # the workflow still has room for other keys
+        chat(other)
+        assert refusal(other).status_code == 429  # and the workflow's 3 hold for every key
+
+
+def test_the_sdk_waits_as_long_as_retry_after_says(limits_policy: Path) -> None:
+    sent: list[float] = []
+    hooks = {"request": [lambda request: sent.append(time.monotonic())]}
+    with (
+        gateway(limits_policy) as (url, app),
+        sdk(url, "one-at-a-time") as holder,
+        httpx.Client(event_hooks=hooks) as http,
+        sdk(url, "one-at-a-time", max_retries=4, http_client=http) as retrier,
+    ):
+        holding = threading.Thread(target=chat, args=(holder, "route/slow"))
+        holding.start()
+        wait_until(lambda: sample(app, "floorgate_in_flight_requests") == 1)
+        chat(retrier)  # refused while the slow one holds the slot, then let in
+        holding.join()
+        labels = {"workflow": "one-at-a-time", "limit": "concurrency"}
+        refused = sample(app, "floorgate_rate_limited_total", **labels) or 0
+    assert refused >= 1 and len(sent) == refused + 1
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert all(gap >= 0.95 for gap in gaps), gaps  # Retry-After: 1 (the SDK's own is 0.5 s)
+
+
+def test_beyond_the_concurrency_cap_refusal_is_immediate_and_health_answers(
+    limits_policy: Path,
+) -> None:
+    with (
+        gateway(limits_policy) as (url, app),
+        sdk(url, "one-at-a-time") as holder,
+        sdk(url, "one-at-a-time") as other,
+    ):
+        holding = threading.Thread(target=chat, args=(holder, "route/slow"))
+        holding.start()
+        wait_until(lambda: sample(app, "floorgate_in_flight_requests") == 1)
+        err = refusal(other)
+        assert holding.is_alive()  # refused without waiting for the slot's holder
+        assert err.status_code == 429 and err.response.headers["retry-after"] == "1"
+        assert "concurrency limit is 1" in err.message
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        holding.join()
+        chat(other)  # the slot is free again
+
+
+@pytest.mark.parametrize("usage", [True, False], ids=["reported", "estimated"])
+def test_a_budget_spent_mid_stream_lets_the_stream_finish_and_refuses_the_next(
+    limits_policy: Path, usage: bool
+) -> None:
+    options = {"stream_options": {"include_usage": True}} if usage else {}
+    with gateway(limits_policy) as (url, app), sdk(url, "budget") as client:
+        priced = app.runtime.policies.current.models["priced"].spec
+        wait_until(lambda: app.runtime.prices.price(priced) is not None, 20, "price table")
+        stream = client.chat.completions.create(
+            model="route/priced", messages=MESSAGES, stream=True, **options
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == "fake answer"  # the whole stream, though it spent the budget
+
+        def spent() -> float:
+            return sample(app, "floorgate_budget_used_dollars", workflow="budget") or 0.0
+
+        wait_until(lambda: spent() > 0.000001, what="the stream's cost counted")
+        err = refusal(client, model="route/priced")
+        assert err.status_code == 429
+        assert err.body["code"] == "insufficient_quota"  # type: ignore[index]
+        assert err.body["type"] == "insufficient_quota"  # type: ignore[index]
+        assert err.response.headers["x-should-retry"] == "false"
+        assert sample(app, "floorgate_budget_remaining_dollars", workflow="budget") == 0
+
+
+def test_two_replicas_sharing_redis_hold_one_limit_together(limits_policy: Path) -> None:
+    with shared_prefix() as prefix, ExitStack() as stack:
+        urls = [
+            stack.enter_context(gateway(limits_policy, SHARED_URL, redis_key_prefix=prefix))[0]
+            for _ in range(2)
+        ]
+        clients = [stack.enter_context(sdk(url, "shared")) for url in urls]
+
+        def attempt(i: int) -> tuple[int, int]:
+            try:
+                chat(clients[i % 2])
+                return i % 2, 200
+            except openai.RateLimitError:
+                return i % 2, 429
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(attempt, range(40)))
+    admitted = [replica for replica, status in results if status == 200]
+    # The limit is 10 a minute; the sliding window's rounding may let one more through.
+    assert 10 <= len(admitted) <= 11, results
+    assert set(admitted) == {0, 1}  # both replicas served, from one count
+
+
+def test_explain_shows_each_limit_with_its_live_usage(limits_policy: Path) -> None:
+    with gateway(limits_policy) as (url, _app), sdk(url, "per-minute", key="key-tight") as client:
+        chat(client)
+        body = httpx.post(
+            f"{url}/v1/route/explain",
+            json={"model": "workflow/per-minute", "messages": MESSAGES},
+            headers={"Authorization": "Bearer key-tight"},
+        ).json()
+    rows = {(row["applies_to"], row["limit"]): row for row in body["limits"]}
+    assert rows[("workflow", "requests_per_minute")]["used"] == 1
+    assert rows[("workflow", "requests_per_minute")]["max"] == 3
+    assert rows[("env-key-2", "requests_per_minute")] == {
+        "limit": "requests_per_minute",
+        "applies_to": "env-key-2",
+        "max": 1,
+        "used": 1,
+        "when_store_down": "fail_open",
+        "counted_in": "shared",
+    }
