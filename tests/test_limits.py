@@ -223,3 +223,16 @@ def test_explain_shows_each_limit_with_its_live_usage(limits_policy: Path) -> No
         "when_store_down": "fail_open",
         "counted_in": "shared",
     }
+
+
+def test_responses_and_embeddings_count_against_the_same_limits(limits_policy: Path) -> None:
+    with gateway(limits_policy) as (url, _app), sdk(url, "per-minute") as client:
+        chat(client)
+        raw = client.responses.with_raw_response.create(model="workflow/x", input="Summarise.")
+        raw.parse()
+        assert raw.headers["x-ratelimit-remaining-requests"] == "1"
+        raw = client.embeddings.with_raw_response.create(model="embed", input="a ticket")
+        raw.parse()
+        assert raw.headers["x-ratelimit-remaining-requests"] == "0"
+        with pytest.raises(openai.RateLimitError):
+            client.responses.create(model="workflow/x", input="Summarise.")

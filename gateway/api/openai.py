@@ -109,6 +109,7 @@ class OpenAIEndpoints:
         )
         call = turn.call
         ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
+        ex.ticket = await self.rt.limits.admit(call)
         if call.stream:
             events = ResponseEvents(turn.response_id, turn.request)
             ex.model, ex.status = await relay(self.rt, call, receive, send, ex.started, events)
