@@ -2,7 +2,7 @@
 VENV := .venv/bin
 LOCAL_MODEL := $(VENV)/python scripts/local_model.py
 
-.PHONY: setup services run test lint local-model stop-local-model bench bench-vs-litellm bench-classify eval-demo clean
+.PHONY: setup services run test lint lock local-model stop-local-model bench bench-vs-litellm bench-classify eval-demo clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,13 @@ lint: setup
 	$(VENV)/ruff check gateway tests bench scripts
 	$(VENV)/ruff format --check gateway tests bench scripts
 	$(VENV)/mypy
+	$(VENV)/hadolint --failure-threshold info Dockerfile
+	$(VENV)/python scripts/check_supply_chain.py --lock requirements.lock
+
+# The image's dependencies, every one pinned with its hashes (some minutes: litellm's tree).
+lock: setup
+	$(VENV)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file=requirements.lock pyproject.toml
 
 local-model: setup
 	@$(LOCAL_MODEL) start
