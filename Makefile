@@ -43,6 +43,11 @@ bench: setup
 bench-vs-litellm: setup
 	$(VENV)/python -m bench.run --vs-litellm $(BENCH_ARGS)
 
+# LLM-shaped load (slow streams, open loop) beside the LiteLLM proxy and Portkey's gateway.
+.PHONY: bench-vs-peers
+bench-vs-peers: setup
+	$(VENV)/python -m bench.peers $(BENCH_ARGS)
+
 # Quality on the shared labelled replies (SHARED_DATA, read in place; or CLASSIFY_DATA, JSONL)
 # and speed; docs/classify.md.
 SHARED_DATA ?= ../shared/data

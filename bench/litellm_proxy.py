@@ -36,18 +36,18 @@ def ensure_venv(venv: Path = VENV) -> Path:
     return executable
 
 
-def write_config(path: Path, mock_base: str) -> Path:
-    """One model, `mock`, served by the same mock upstream; no database."""
-    path.write_text(
-        "model_list:\n"
-        "  - model_name: mock\n"
+def write_config(path: Path, mock_base: str, **more: str) -> Path:
+    """The model `mock` (and each of `more`: name=api_base) at the mock upstream; no database."""
+    models = "".join(
+        f"  - model_name: {name}\n"
         "    litellm_params:\n"
         "      model: openai/mock\n"
-        f"      api_base: {mock_base}\n"
+        f"      api_base: {base}\n"
         "      api_key: bench\n"
-        "litellm_settings:\n"
-        "  drop_params: true\n"
-        "  telemetry: false\n"
+        for name, base in {"mock": mock_base, **more}.items()
+    )
+    path.write_text(
+        "model_list:\n" + models + "litellm_settings:\n  drop_params: true\n  telemetry: false\n"
     )
     return path
 

@@ -87,14 +87,21 @@ def floorgate_command() -> list[str]:
     return [str(script), "serve"] if script.exists() else [sys.executable, "-m", "gateway", "serve"]
 
 
-def write_policy(workdir: Path, mock_base: str, direct_only: bool = False) -> Path:
-    """The bench policy for this mock; `direct_only` drops the litellm-path model."""
+def write_policy(
+    workdir: Path,
+    mock_base: str,
+    direct_only: bool = False,
+    paths: tuple[str, str] = ("/v1", "/stream/v1"),
+) -> Path:
+    """The bench policy for this mock, its whole and streamed answers at `paths`;
+    `direct_only` drops the litellm-path model."""
     text = (BENCH / "policy.yaml.tmpl").read_text()
-    text = text.replace("{mock_base}", f"{mock_base}/v1")
-    text = text.replace("{mock_stream_base}", f"{mock_base}/stream/v1")
+    text = text.replace("{mock_base}", mock_base + paths[0])
+    text = text.replace("{mock_stream_base}", mock_base + paths[1])
     if direct_only:
         text = without_litellm_model(text)
-    path = workdir / ("policy-direct-only.yaml" if direct_only else "policy.yaml")
+    name = "policy-direct-only" if direct_only else "policy"
+    path = workdir / (f"{name}.yaml" if paths[0] == "/v1" else f"{name}-llm.yaml")
     path.write_text(text)
     return path
 
@@ -125,9 +132,11 @@ def floorgate_launch(policy: Path) -> Launch:
     return launch
 
 
-def litellm_launch(workdir: Path, mock_base: str, key: str) -> Launch:
+def litellm_launch(workdir: Path, mock_base: str, key: str, **more: str) -> Launch:
+    """`mock_base` is the mock's root, or with `more` (model name=api_base) the model's base."""
     executable = litellm_proxy.ensure_venv()
-    config = litellm_proxy.write_config(workdir / "litellm.yaml", f"{mock_base}/v1")
+    base = f"{mock_base}/v1" if not more else mock_base
+    config = litellm_proxy.write_config(workdir / "litellm.yaml", base, **more)
 
     def launch(port: int) -> tuple[list[str], dict[str, str]]:
         return litellm_proxy.command(executable, config, port), litellm_proxy.environment(key)

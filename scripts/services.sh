@@ -7,6 +7,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v wrk >/dev/null || need+=(wrk)
+[ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || need+=(libnginx-mod-http-echo)  # bench
 command -v promtool >/dev/null || need+=(prometheus)
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(build-essential)

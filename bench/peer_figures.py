@@ -1,0 +1,104 @@
+"""The LLM-shaped benchmark's figures, from its steps: one target, one rate, one variant each.
+
+A step passes when at least 99.9 % of its requests succeeded and its p99 latency is at most
+5 ms above the mock's own p99 at the same rate, measured in the same rung. A target's highest
+sustained rate is the last rate it passed before its first failed step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MIN_SUCCESS = 0.999
+MAX_OVERHEAD_P99_MS = 5.0
+DIRECT = "direct"
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One target driven at one rate: the load generator's and the server's figures."""
+
+    target: str
+    rate: float
+    sent: int
+    ok: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    ttfb_p99_ms: float | None
+    in_flight: float  # mean over the steady middle of the step
+    server_cpu_s: float
+    rss_idle_mib: float
+    rss_peak_mib: float
+    probe_p99_ms: float | None  # a trivial GET on the server while loaded: event-loop lag
+    generator_cpu_pct: float  # the load generator's CPU over the step, all workers, % of a core
+    generator_late_p99_ms: float | None  # how far behind schedule it started requests
+    failures: dict[str, int]
+    duration_s: float
+
+    @property
+    def success(self) -> float:
+        return self.ok / self.sent if self.sent else 0.0
+
+    @property
+    def goodput(self) -> float:
+        return self.ok / self.duration_s if self.duration_s else 0.0
+
+    def overhead_p99_ms(self, direct: Step | None) -> float | None:
+        if direct is None or self.latency_p99_ms is None or direct.latency_p99_ms is None:
+            return None
+        return self.latency_p99_ms - direct.latency_p99_ms
+
+    def passes(self, direct: Step | None) -> bool:
+        if self.success < MIN_SUCCESS:
+            return False
+        if self.target == DIRECT:
+            return True
+        overhead = self.overhead_p99_ms(direct)
+        return overhead is not None and overhead <= MAX_OVERHEAD_P99_MS
+
+    def cpu_us_per_chunk(self, chunks: int) -> float | None:
+        return self.server_cpu_s * 1e6 / (self.ok * chunks) if self.ok else None
+
+    def cpu_ms_per_request(self) -> float | None:
+        return self.server_cpu_s * 1e3 / self.ok if self.ok else None
+
+    def rss_kib_per_in_flight(self) -> float | None:
+        if self.in_flight < 1:
+            return None
+        return max(0.0, self.rss_peak_mib - self.rss_idle_mib) * 1024 / self.in_flight
+
+
+def steady_mean(samples: Sequence[int]) -> float:
+    """The mean of the middle half of the samples: past the ramp-up, before the drain."""
+    if not samples:
+        return 0.0
+    quarter = len(samples) // 4
+    middle = samples[quarter : len(samples) - quarter] or samples
+    return sum(middle) / len(middle)
+
+
+def best_step(steps: Sequence[Step], directs: dict[float, Step]) -> Step | None:
+    """The step at the highest rate passed before the first failure (steps in rate order)."""
+    best = None
+    for step in sorted(steps, key=lambda s: s.rate):
+        if not step.passes(directs.get(step.rate)):
+            break
+        best = step
+    return best
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    if ours is None or theirs is None or theirs == 0:
+        return None
+    return ours / theirs

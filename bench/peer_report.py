@@ -1,0 +1,164 @@
+"""The LLM-shaped benchmark's tables: every step, the figures per peer with ratios, the targets
+with pass/MISS, and one JSON line last."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from bench.llm_mock import Shape
+from bench.peer_figures import DIRECT, Step, best_step, ratio
+from bench.report import Goal
+
+FLOORGATE = "floorgate"
+PEERS = ("litellm-proxy", "portkey")
+Figure = Callable[[Step], float | None]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
+    print(line)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    print()
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def directs(steps: Sequence[Step]) -> dict[float, Step]:
+    return {s.rate: s for s in steps if s.target == DIRECT}
+
+
+def print_steps(variant: str, steps: Sequence[Step]) -> None:
+    base = directs(steps)
+    print(f"### Every step, {variant}\n")
+    rows = [
+        [
+            f"{s.rate:g}",
+            s.target,
+            f"{100 * s.success:.2f} %",
+            fmt(s.latency_p50_ms, 0),
+            fmt(s.latency_p99_ms, 0),
+            fmt(s.overhead_p99_ms(base.get(s.rate)) if s.target != DIRECT else None),
+            fmt(s.in_flight, 0),
+            fmt(s.server_cpu_s),
+            fmt(s.probe_p99_ms),
+            f"{s.generator_cpu_pct:.0f} % / {fmt(s.generator_late_p99_ms)}",
+            "pass" if s.passes(base.get(s.rate)) else "fail",
+            ", ".join(f"{k}: {v}" for k, v in s.failures.items()),
+        ]
+        for s in steps
+    ]
+    header = ["rate/s", "target", "success", "p50 ms", "p99 ms", "overhead p99", "in flight",
+              "server CPU s", "probe p99 ms", "load gen CPU, late p99", "step",
+              "failures"]  # fmt: skip
+    table(header, rows)
+
+
+def figures(variant: str, shape: Shape) -> list[tuple[str, Figure, bool]]:
+    """(label, figure, higher is better)."""
+    rows: list[tuple[str, Figure, bool]] = [
+        ("highest sustained rate /s", lambda s: s.rate, True),
+        ("in flight at that rate", lambda s: s.in_flight, True),
+    ]
+    if variant == "stream":
+        per_chunk: Figure = lambda s: s.cpu_us_per_chunk(shape.chunks)  # noqa: E731
+        rows.append(("CPU per relayed chunk µs", per_chunk, False))
+    else:
+        rows.append(("CPU per request ms", lambda s: s.cpu_ms_per_request(), False))
+    rows += [
+        ("RSS per 1,000 in flight MiB", lambda s: _per_thousand(s), False),
+        ("event-loop lag p99 ms (probe)", lambda s: s.probe_p99_ms, False),
+    ]
+    return rows
+
+
+def _per_thousand(step: Step) -> float | None:
+    kib = step.rss_kib_per_in_flight()
+    return None if kib is None else kib * 1000 / 1024
+
+
+def _value(figure: Figure, step: Step | None) -> float | None:
+    return figure(step) if step is not None else None
+
+
+def bests(steps: Sequence[Step]) -> dict[str, Step | None]:
+    base = directs(steps)
+    names = [FLOORGATE, *PEERS]
+    return {n: best_step([s for s in steps if s.target == n], base) for n in names}
+
+
+def print_figures(variant: str, steps: Sequence[Step], shape: Shape) -> dict[str, object]:
+    best = bests(steps)
+    present = [n for n in (FLOORGATE, *PEERS) if any(s.target == n for s in steps)]
+    out: dict[str, object] = {}
+    rows = []
+    for label, figure, higher in figures(variant, shape):
+        values = {n: _value(figure, best[n]) for n in present}
+        row = [label, *(fmt(values[n]) for n in present)]
+        for peer in [p for p in PEERS if p in present]:
+            r = ratio(values[FLOORGATE], values[peer])
+            ahead = r is not None and (r >= 1 if higher else r <= 1)
+            row.append("—" if r is None else f"{r:.2f}x {'ahead' if ahead else 'behind'}")
+        rows.append(row)
+        out[label] = values
+    print(f"### Figures, {variant} (each at its highest sustained rate)\n")
+    table(["figure", *present, *(f"vs {p}" for p in PEERS if p in present)], rows)
+    return out
+
+
+def stream_targets(steps: Sequence[Step], shape: Shape) -> list[Goal]:
+    best, base = bests(steps), directs(steps)
+    ours, litellm = best[FLOORGATE], best["litellm-proxy"]
+    top = max(base) if base else None
+    at_top = next((s for s in steps if s.target == FLOORGATE and s.rate == top), None)
+
+    def chunk(step: Step | None) -> float | None:
+        return step.cpu_us_per_chunk(shape.chunks) if step else None
+
+    goodput = ratio(at_top.goodput, base[top].goodput) if at_top and top is not None else None
+    strict = ours is not None and ours.success == 1.0
+    ours_rss = ours.rss_kib_per_in_flight() if ours else None
+    return [
+        Goal("streams: rate / LiteLLM's", ratio(rate(ours), rate(litellm)), 20, True, "x"),
+        Goal("streams: CPU a chunk / LiteLLM's", ratio(chunk(ours), chunk(litellm)), 0.1, False,
+             "x"),
+        Goal(f"streams: goodput at {top or 0:g}/s / direct", goodput, 0.9, True, "x"),
+        Goal("streams: in flight (100 % ok, p99 +5 ms)", ours.in_flight if ours and strict else 0.0,
+             2000, True, ""),
+        Goal("streams: RSS per request in flight", ours_rss, 50, False, " KiB"),
+        Goal("streams: event-loop lag p99", ours.probe_p99_ms if ours else None, 5, False, " ms"),
+    ]  # fmt: skip
+
+
+def whole_targets(steps: Sequence[Step]) -> list[Goal]:
+    best = bests(steps)
+    ours, pk = best[FLOORGATE], best["portkey"]
+    return [Goal("1.5 s whole: rate / Portkey's", ratio(rate(ours), rate(pk)), 3, True, "x")]
+
+
+def rate(step: Step | None) -> float | None:
+    return step.rate if step else None
+
+
+def print_all(
+    steps: dict[str, list[Step]], shape: Shape, rss_after: float, ledger_bytes: float | None
+) -> None:
+    summary: dict[str, object] = {}
+    for variant, ladder in steps.items():
+        print_steps(variant, ladder)
+        summary[variant] = print_figures(variant, ladder, shape)
+    goals = stream_targets(steps.get("stream", []), shape) + whole_targets(steps.get("whole", []))
+    goals += [
+        Goal("RSS after this load", rss_after, 120, False, " MiB"),
+        Goal("in-memory ledger, a record", ledger_bytes, 150, False, " B"),
+    ]
+    print("### Targets\n")
+    table(["target", "value", "goal", "result"], [g.row() for g in goals])
+    summary["targets"] = {g.label: {"value": g.value, "verdict": g.verdict()} for g in goals}
+    summary["steps"] = {v: [s.__dict__ for s in ladder] for v, ladder in steps.items()}
+    print(json.dumps(summary, default=str))

@@ -1,0 +1,107 @@
+"""The LLM-shaped benchmark's own logic: the figures and the pass rule, the mock's script, and
+the open-loop generator against a loopback server (counts only: no timing is asserted)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import uvloop
+
+from bench import llm_mock, openloop, portkey
+from bench.peer_figures import DIRECT, Step, best_step, percentile, ratio, steady_mean
+from tests.scripted_server import CHUNKED_HEAD, LAST_CHUNK, Conn, chunk, scripted
+
+
+def step(target: str, rate: float, ok: int = 1000, p99: float = 2300.0) -> Step:
+    return Step(
+        target=target, rate=rate, sent=1000, ok=ok, latency_p50_ms=p99 - 50,
+        latency_p99_ms=p99, ttfb_p99_ms=310.0, in_flight=rate * 2.3, server_cpu_s=2.0,
+        rss_idle_mib=60.0, rss_peak_mib=80.0, probe_p99_ms=1.0, generator_cpu_pct=20.0,
+        generator_late_p99_ms=0.5, failures={}, duration_s=10.0,
+    )  # fmt: skip
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99
+    assert percentile([], 99) is None and percentile([7.0], 1) == 7
+
+
+def test_in_flight_is_the_mean_of_the_middle_half() -> None:
+    assert steady_mean([0, 0, 10, 10, 10, 10, 0, 0]) == 10
+    assert steady_mean([]) == 0
+
+
+def test_a_step_passes_on_success_and_overhead_against_the_same_rung() -> None:
+    base = step(DIRECT, 100)
+    assert step("floorgate", 100, p99=2304).passes(base)
+    assert not step("floorgate", 100, p99=2306).passes(base)  # 6 ms over the mock's p99
+    assert not step("floorgate", 100, ok=998).passes(base)  # 99.8 %
+    assert step("floorgate", 100, ok=999).passes(base)  # 99.9 %
+    assert not step("floorgate", 100).passes(None)  # no mock measured: no overhead, no pass
+
+
+def test_the_highest_sustained_rate_is_the_last_before_the_first_failure() -> None:
+    directs = {r: step(DIRECT, r) for r in (10, 50, 100, 200)}
+    steps = [step("g", 10), step("g", 50), step("g", 100, ok=900), step("g", 200)]
+    best = best_step(steps, directs)
+    assert best is not None and best.rate == 50
+    assert best_step([step("g", 10, ok=0)], directs) is None
+
+
+def test_per_chunk_cpu_and_memory_per_request_in_flight() -> None:
+    s = replace(step("g", 100), ok=500, server_cpu_s=1.0, in_flight=1024.0)
+    assert s.cpu_us_per_chunk(100) == 20.0  # 1 s over 50,000 chunks
+    assert s.rss_kib_per_in_flight() == 20.0  # 20 MiB over 1,024 in flight
+    assert ratio(10.0, 4.0) == 2.5 and ratio(1.0, 0.0) is None and ratio(None, 1.0) is None
+
+
+def test_the_mock_streams_every_chunk_with_its_delays() -> None:
+    shape = llm_mock.Shape(ttft_ms=300, chunk_ms=20, chunks=100)
+    script = llm_mock.stream_directives(shape)
+    assert script.count("echo_flush;") == 100
+    assert script.count("echo_sleep 0.020;") == 99 and script.startswith("echo_sleep 0.300;")
+    assert script.count("data: [DONE]") == 1 and abs(shape.stream_s - 2.28) < 1e-9
+
+
+def test_portkey_is_told_the_upstream_per_request() -> None:
+    headers = dict(portkey.headers("http://127.0.0.1:9/llm/v1"))
+    assert headers["x-portkey-provider"] == "openai"
+    assert headers["x-portkey-custom-host"] == "http://127.0.0.1:9/llm/v1"
+
+
+async def sse(conn: Conn) -> None:
+    while await conn.read_request() is not None:
+        await conn.send(CHUNKED_HEAD + chunk(b"data: {}\n\n"))
+        await conn.send(chunk(b"data: [DONE]\n\n") + LAST_CHUNK)
+
+
+async def cut(conn: Conn) -> None:
+    while await conn.read_request() is not None:  # complete responses, but no [DONE]
+        await conn.send(CHUNKED_HEAD + chunk(b"data: {}\n\n") + LAST_CHUNK)
+
+
+async def drive(handler: object, count: int) -> openloop.Outcome:
+    async with scripted(handler) as server:  # type: ignore[arg-type]
+        plan = openloop.Plan(server.url(), "{}", rate=50, duration_s=count / 50, stream=True)
+        return await openloop.Worker(plan).run(time.time())
+
+
+def test_the_generator_counts_streams_that_end_with_done() -> None:
+    out = uvloop.run(drive(sse, 10))
+    assert (out.sent, out.ok, out.failures) == (10, 10, {})
+    assert len(out.latency_ms) == 10 and len(out.late_ms) == 10 and out.in_flight
+
+
+def test_a_stream_without_done_is_a_failure() -> None:
+    out = asyncio.run(drive(cut, 3))
+    assert (out.sent, out.ok, out.failures) == (3, 0, {"no [DONE]": 3})
+
+
+def test_a_request_is_written_with_its_headers() -> None:
+    plan = openloop.Plan("http://127.0.0.1:8/v1/x", '{"a":1}', 1, 1, headers=(("k", "v"),))
+    raw = openloop.encode(plan)
+    assert raw.startswith(b"POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1:8\r\n")
+    assert b"\r\nk: v\r\n" in raw and raw.endswith(b'content-length: 7\r\nk: v\r\n\r\n{"a":1}')
