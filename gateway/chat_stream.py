@@ -9,7 +9,7 @@
   the tokens either way.
 
 Only streams that need it pass through here (see `needs_fixing`); the rest are relayed
-byte for byte.
+event for event, as framed by gateway/sse.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 
 import orjson
 
-DONE = b"data: [DONE]"
 CHARS_PER_TOKEN = 4
 
 
@@ -58,38 +57,24 @@ class ChatStreamFixer:
     def __init__(self, body: dict[str, Any]) -> None:
         self._want_usage = wants_usage(body)
         self._prompt_chars = prompt_chars(body)
-        self._buffer = b""
         self._calls: set[tuple[int, int]] = set()  # (choice, call index) already introduced
         self._said = 0  # characters of content and arguments streamed
         self._last: dict[str, Any] = {}
         self.usage: dict[str, int] | None = None  # the upstream's, or the one synthesised
 
-    def feed(self, chunk: bytes) -> bytes:
-        self._buffer += chunk
-        *events, self._buffer = self._buffer.split(b"\n\n")
-        if self._buffer.strip() == DONE:  # a last event with no blank line after it
-            events.append(self._buffer.strip())
-            self._buffer = b""
-        return b"".join(self._event(e.strip(b"\r\n")) for e in events if e.strip())
-
-    def _event(self, event: bytes) -> bytes:
-        if event.startswith(DONE):
-            return self._usage_chunk() + DONE + b"\n\n"
-        if not event.startswith(b"data:"):
-            return event + b"\n\n"
-        try:
-            data = orjson.loads(event[5:])
-        except orjson.JSONDecodeError:
-            return event + b"\n\n"
-        if not isinstance(data, dict):
-            return event + b"\n\n"
+    def rewrite(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """One event's data (gateway/sse.py frames them), as the client should see it."""
         if isinstance(data.get("usage"), dict):
             self.usage = data["usage"]
         self._last = data
         for choice in data.get("choices") or ():
             if isinstance(choice, dict):
                 self._choice(choice)
-        return b"data: " + orjson.dumps(data) + b"\n\n"
+        return [data]
+
+    def finish(self) -> list[dict[str, Any]]:
+        """What goes just before [DONE]: the usage chunk, if the client asked and got none."""
+        return self._usage_chunk()
 
     def _choice(self, choice: dict[str, Any]) -> None:
         delta = choice.get("delta")
@@ -118,9 +103,9 @@ class ChatStreamFixer:
         call.setdefault("id", f"call_{os.urandom(12).hex()}")
         call.setdefault("type", "function")
 
-    def _usage_chunk(self) -> bytes:
+    def _usage_chunk(self) -> list[dict[str, Any]]:
         if not self._want_usage or self.usage is not None:
-            return b""
+            return []
         prompt = estimate_tokens(self._prompt_chars)
         completion = estimate_tokens(self._said)
         self.usage = {
@@ -136,4 +121,4 @@ class ChatStreamFixer:
             "choices": [],
             "usage": self.usage,
         }
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return [chunk]

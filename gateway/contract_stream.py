@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from gateway.calibration import CONTRACT_TOOLS, contract_note
 
 
@@ -24,24 +22,14 @@ class _Choice:
 
 
 class ContractFilter:
-    """Feed upstream SSE bytes; get back the bytes the client should see."""
+    """Feed it each event's data (gateway/sse.py frames them); get back what the client should
+    see in its place."""
 
     def __init__(self) -> None:
-        self._buffer = b""
         self._choices: dict[int, _Choice] = {}
 
-    def feed(self, chunk: bytes) -> bytes:
-        self._buffer += chunk
-        *events, self._buffer = self._buffer.split(b"\n\n")
-        return b"".join(self._event(e) for e in events)
-
-    def _event(self, event: bytes) -> bytes:
-        if not event.startswith(b"data: {"):
-            return event + b"\n\n"
-        try:
-            data = orjson.loads(event[6:])
-        except orjson.JSONDecodeError:
-            return event + b"\n\n"
+    def rewrite(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """One event's data as the client should see it: none, it, or a note before it."""
         out = []
         had_choices = bool(data.get("choices"))
         for choice in data.get("choices") or ():
@@ -49,7 +37,7 @@ class ContractFilter:
             out += self._choice(data, choice, state)
         if not had_choices or data["choices"]:  # drop events left with nothing to say
             out.append(data)
-        return b"".join(b"data: " + orjson.dumps(d) + b"\n\n" for d in out)
+        return out
 
     def _choice(
         self, data: dict[str, Any], choice: dict[str, Any], state: _Choice

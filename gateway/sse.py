@@ -1,55 +1,141 @@
-"""Rebuild what a streamed completion said, from its SSE bytes, once the stream has ended.
+"""The one SSE framer: every reader of a stream (the relay, the contract filter, the copy the
+classifier reads) sees the same events, whatever line endings the upstream chose.
 
-The relay keeps a bounded copy of the stream (head and tail), so a huge answer costs a fixed
-amount of memory; events cut at the seam are skipped.
+As the WHATWG event-stream rules say: lines end with LF, CRLF or CR; a blank line ends an
+event; `data:` may or may not be followed by one space; a line starting with `:` is a comment.
+`[DONE]` ends a stream only as a whole event's data, never as text inside another event.
 """
 
 from __future__ import annotations
 
+import re
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+DONE = b"[DONE]"
+MAX_EVENT_BYTES = 8 * 1024 * 1024  # one event this large is an upstream gone wrong
 KEEP_HEAD = 64 * 1024
 KEEP_TAIL = 64 * 1024
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+class FramingError(ValueError):
+    """The stream is not SSE the gateway can relay (an event beyond MAX_EVENT_BYTES)."""
+
+
+@dataclass(slots=True)
+class Event:
+    lines: list[bytes]  # as received, without their line endings
+    data: bytes | None  # the data lines joined by LF; None if the event has none
+
+    @property
+    def done(self) -> bool:
+        return self.data == DONE
+
+    def wire(self) -> bytes:
+        """The event as the gateway sends it on: the same lines, LF-framed."""
+        return b"\n".join(self.lines) + b"\n\n"
+
+    def json(self) -> Any:
+        """The data as JSON, or None if it is not JSON."""
+        if self.data is None or self.data[:1] not in (b"{", b"["):
+            return None
+        try:
+            return orjson.loads(self.data)
+        except orjson.JSONDecodeError:
+            return None
+
+
+def event(data: bytes) -> bytes:
+    """One data-only event, framed the way the gateway sends events."""
+    return b"data: " + data + b"\n\n"
+
+
+class Framer:
+    """Feed it the stream's bytes as they arrive; it returns the events they completed."""
+
+    __slots__ = ("_after_cr", "_data", "_limit", "_line", "_lines", "_size")
+
+    def __init__(self, limit: int = MAX_EVENT_BYTES) -> None:
+        self._line = b""  # the line being received
+        self._lines: list[bytes] = []
+        self._data: list[bytes] = []
+        self._size = 0
+        self._after_cr = False  # the last byte seen was a CR: an LF next completes a CRLF
+        self._limit = limit
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        if self._after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        if not chunk:
+            return []
+        self._after_cr = chunk[-1:] == b"\r"
+        pieces = _EOL.split(chunk)
+        pieces[0] = self._line + pieces[0]
+        self._line = pieces.pop()
+        events: list[Event] = []
+        for line in pieces:
+            if line:
+                self._field(line)
+            elif self._lines:
+                events.append(Event(self._lines, b"\n".join(self._data) if self._data else None))
+                self._lines, self._data, self._size = [], [], 0
+        if self._size + len(self._line) > self._limit:
+            raise FramingError(f"an upstream event exceeded {self._limit} bytes")
+        return events
+
+    def _field(self, line: bytes) -> None:
+        self._lines.append(line)
+        self._size += len(line)
+        if line.startswith(b"data"):
+            name, _, value = line.partition(b":")
+            if name == b"data":
+                self._data.append(value[1:] if value[:1] == b" " else value)
 
 
 class StreamCopy:
-    """A bounded copy of a stream: its first KEEP_HEAD bytes and its last KEEP_TAIL bytes."""
+    """A bounded copy of a stream's data events, for its classification once it has ended:
+    its first KEEP_HEAD bytes and its last KEEP_TAIL, so a huge answer costs fixed memory."""
 
-    __slots__ = ("head", "status", "tail")
+    __slots__ = ("_head", "_room", "_tail", "_tail_size", "status")
 
     def __init__(self) -> None:
-        self.head = bytearray()
-        self.tail = bytearray()
+        self._head: list[bytes] = []
+        self._room = KEEP_HEAD
+        self._tail: deque[bytes] = deque()
+        self._tail_size = 0
         self.status = 499  # until the stream ends one way or the other, the client closed it
 
-    def feed(self, chunk: bytes) -> None:
-        room = KEEP_HEAD - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > 2 * KEEP_TAIL:
-                del self.tail[:-KEEP_TAIL]
+    def feed(self, data: bytes) -> None:
+        if len(data) <= self._room:
+            self._head.append(data)
+            self._room -= len(data)
+            return
+        self._room = 0
+        self._tail.append(data)
+        self._tail_size += len(data)
+        while self._tail_size > KEEP_TAIL and len(self._tail) > 1:
+            self._tail_size -= len(self._tail.popleft())
 
     def completion(self) -> dict[str, Any]:
         """The streamed completion as if it had not been streamed (choices with messages)."""
         choices: dict[int, dict[str, Any]] = {}
         usage: dict[str, Any] = {}
-        for part in (self.head, self.tail[-KEEP_TAIL:]):
-            for line in bytes(part).split(b"\n"):
-                if line.startswith(b"data: {"):
-                    _merge(choices, usage, line[6:])
+        for data in (*self._head, *self._tail):
+            _merge(choices, usage, data)
         return {"choices": [choices[i] for i in sorted(choices)], "usage": usage or None}
 
 
-def _merge(choices: dict[int, dict[str, Any]], usage: dict[str, Any], payload: bytes) -> None:
+def _merge(choices: dict[int, dict[str, Any]], usage: dict[str, Any], data: bytes) -> None:
     try:
-        event = orjson.loads(payload)
+        event = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return  # cut at the seam between head and tail
+        return
+    if not isinstance(event, dict):
+        return
     if isinstance(event.get("usage"), dict):  # sent last when stream_options.include_usage
         usage.update(event["usage"])
     for delta_choice in event.get("choices") or ():

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import suppress
-from typing import Protocol
+from typing import Any, Protocol
+
+import orjson
 
 from gateway.api.asgi import Receive, Send
 from gateway.chat_stream import ChatStreamFixer, needs_fixing
@@ -17,9 +19,11 @@ from gateway.classify import classify_completion
 from gateway.contract_stream import ContractFilter
 from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
 from gateway.pipeline import Call
+from gateway.policy.compiled import ModelTarget
 from gateway.runtime import Runtime
-from gateway.sse import StreamCopy
-from gateway.upstream.base import UpstreamError
+from gateway.sse import DONE, Event, Framer, FramingError, StreamCopy
+from gateway.sse import event as sse_event
+from gateway.upstream.base import UpstreamError, redact
 
 log = logging.getLogger("floorgate.stream")
 
@@ -28,13 +32,15 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-DONE = b"data: [DONE]"
+DRAIN_S = 1.0  # after [DONE], how long the end of the upstream body may take to arrive
 
 
 class Reshape(Protocol):
-    """Another endpoint's stream made from the chat stream (the Responses API's events)."""
+    """Another endpoint's stream made from the chat stream's events (the Responses API's)."""
 
-    def feed(self, chunk: bytes) -> bytes: ...
+    def data(self, data: dict[str, Any]) -> bytes: ...
+
+    def done(self) -> bytes: ...
 
     def failed(self, err: GatewayError) -> bytes: ...
 
@@ -67,19 +73,19 @@ async def relay(
     watcher = _cancel_on_disconnect(receive)
     copy = StreamCopy()
     fixer = ChatStreamFixer(call.body) if needs_fixing(call.body) else None
-    translate = _chain(
-        ContractFilter().feed if call.contract == "translate" else None,
-        fixer.feed if fixer is not None else None,
-        reshape.feed if reshape is not None else None,
-    )
+    translate = ContractFilter() if call.contract == "translate" else None
+    events = _Events(copy, translate, fixer, reshape)
     try:
-        failed = reshape.failed if reshape is not None else stream_error_event
-        await _pump(rt, target.name, first, chunks, send, copy, translate, failed)
+        last = await _pump(rt, target, first, chunks, send, events)
+        if last is not None:  # [DONE]: the stream has succeeded, whatever the client does next
+            copy.status = 200
+            watcher.cancel()  # the end of the response would read as a disconnect
+            await send({"type": "http.response.body", "body": last})
+            await _drain(chunks)
     except asyncio.CancelledError:
         if not _cancelled_by(watcher):
             raise
-        # The client went away (closing `chunks` below ends the upstream call); if that was
-        # after [DONE], the stream had already succeeded and copy.status says so.
+        # The client went away; closing `chunks` below ends the upstream call.
     finally:
         watcher.cancel()
         with suppress(Exception):
@@ -97,56 +103,117 @@ async def relay(
     return target.name, copy.status
 
 
+class _Events:
+    """What the client gets for each upstream event: the event itself, or what the stream's
+    rewrites (the contract's translation, then the chat fixes) and its reshaping into another
+    endpoint's events make of its data. Each data event is copied, as the upstream sent it,
+    for the classifier."""
+
+    __slots__ = ("copy", "fixer", "reshape", "rewrites")
+
+    def __init__(
+        self,
+        copy: StreamCopy,
+        translate: ContractFilter | None,
+        fixer: ChatStreamFixer | None,
+        reshape: Reshape | None,
+    ) -> None:
+        self.copy, self.fixer = copy, fixer
+        self.reshape: Reshape = reshape or _CHAT
+        self.rewrites = [r.rewrite for r in (translate, fixer) if r is not None]
+
+    def out(self, event: Event) -> bytes:
+        if event.data is not None:
+            self.copy.feed(event.data)
+        if not self.rewrites and self.reshape is _CHAT:
+            return event.wire()  # the common case: relayed as it came, nothing parsed
+        data = event.json()
+        if not isinstance(data, dict):
+            return event.wire() if self.reshape is _CHAT else b""
+        datas = [data]
+        for rewrite in self.rewrites:
+            datas = [d for each in datas for d in rewrite(each)]
+        return b"".join(self.reshape.data(d) for d in datas)
+
+    def done(self) -> bytes:
+        """The end of the stream, with what the fixes add before [DONE]."""
+        extra = self.fixer.finish() if self.fixer is not None else []
+        return b"".join(self.reshape.data(d) for d in extra) + self.reshape.done()
+
+
+class _ChatShape:
+    """The chat stream as it is."""
+
+    def data(self, data: dict[str, Any]) -> bytes:
+        return sse_event(orjson.dumps(data))
+
+    def done(self) -> bytes:
+        return sse_event(DONE)
+
+    def failed(self, err: GatewayError) -> bytes:
+        return stream_error_event(err)
+
+
+_CHAT = _ChatShape()
+
+
 async def _pump(
     rt: Runtime,
-    model: str,
+    target: ModelTarget,
     first: bytes,
     chunks: AsyncIterator[bytes],
     send: Send,
-    copy: StreamCopy,
-    translate: Callable[[bytes], bytes] | None,
-    failed: Callable[[GatewayError], bytes],
-) -> None:
+    events: _Events,
+) -> bytes | None:
+    """Relay events until [DONE]; return the bytes that end the stream, not yet sent. On a
+    failure, send the in-band error event that ends the stream, and return None."""
+    framer = Framer()
+    chunk = first
     try:
-        tail = b""
-        chunk = first
-        while True:
-            copy.feed(chunk)
-            tail = (tail + chunk)[-64:]
-            # Once [DONE] is out the stream has succeeded, whatever the client does next:
-            # don't wait on the upstream's EOF, the client may hang up first.
-            done = DONE in tail
-            if done:
-                copy.status = 200
-            out = translate(chunk) if translate else chunk
-            await send({"type": "http.response.body", "body": out, "more_body": not done})
-            if done:
-                return
+        while chunk:
+            out: list[bytes] = []
+            for event in framer.feed(chunk):
+                if event.done:
+                    return b"".join(out) + events.done()
+                _raise_in_band_error(event, target)
+                out.append(events.out(event))
+            if out:
+                await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
             chunk = await anext(chunks, b"")
-            if not chunk:
-                break
         error = UpstreamError("protocol", "upstream ended the stream without [DONE]")
+    except FramingError as exc:
+        error = UpstreamError("protocol", str(exc))
     except UpstreamError as exc:
         error = exc
-    rt.metrics.upstream_error(model, error.kind)
-    log.warning("stream from %s broke after the first byte: %s", model, error.message)
-    event = failed(UpstreamFailed(f"The model's stream broke: {error.message}"))
-    copy.status = UpstreamFailed.status
-    await send({"type": "http.response.body", "body": event})
+    rt.metrics.upstream_error(target.name, error.kind)
+    log.warning("stream from %s broke after the first byte: %s", target.name, error.message)
+    ending = events.reshape.failed(UpstreamFailed(f"The model's stream broke: {error.message}"))
+    events.copy.status = UpstreamFailed.status
+    await send({"type": "http.response.body", "body": ending})
+    return None
 
 
-def _chain(*steps: Callable[[bytes], bytes] | None) -> Callable[[bytes], bytes] | None:
-    """The stream rewrites that apply, one after the other; None when none does."""
-    used = [s for s in steps if s is not None]
-    if len(used) <= 1:
-        return used[0] if used else None
+def _raise_in_band_error(event: Event, target: ModelTarget) -> None:
+    """An error the upstream reports inside its 200 stream is a failure, and its message (which
+    may echo the key) goes through redaction like any other upstream error."""
+    if event.data is None or b'"error"' not in event.data:
+        return
+    data = event.json()
+    if isinstance(data, dict) and data.get("error") is not None and "choices" not in data:
+        error = data["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise UpstreamError(
+            "protocol", "upstream reported an error: " + redact(str(message), target.api_key)
+        )
 
-    def chained(chunk: bytes) -> bytes:
-        for step in used:
-            chunk = step(chunk)
-        return chunk
 
-    return chained
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read briefly past [DONE] to the end of the body: a body read to its end gives its
+    connection back to the pool, where closing it early would cost the next stream a handshake."""
+    with suppress(Exception):
+        async with asyncio.timeout(DRAIN_S):
+            async for _ in chunks:
+                pass
 
 
 def _cancel_on_disconnect(receive: Receive) -> asyncio.Task[None]:

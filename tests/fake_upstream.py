@@ -18,6 +18,13 @@ the request's `model`:
   llamatools                a tool call streamed as llama-cpp-python does: id and name
                             repeated in every delta; never a usage chunk
   nousage                   like ok, but never a usage chunk, even when asked
+  inband_error              a 200 stream whose second event is an error event echoing the
+                            request's bearer key (as some providers do)
+
+A request field `fake_framing` (a model's `params`) frames the stream's events with `crlf`
+(as sse-starlette does), `cr`, or `nospace` (`data:{...}`, valid SSE) instead of LF;
+`fake_end_delay` (seconds) holds the body's end back that long after `[DONE]`.
+Each recorded request carries `peer`, the client's port: one per connection.
 
 POST /v1/embeddings answers a 3-dimensional vector per input, and honours status:<code>,
 flaky:<k>, hang, slow:<s> and malformed the same way.
@@ -211,6 +218,9 @@ class FakeUpstream:
                     "path": request.path,
                     "headers": {str(k): v for k, v in request.headers.items()},
                     "body": orjson.loads(raw) if raw else None,
+                    "peer": request.transport.get_extra_info("peername")[1]
+                    if request.transport
+                    else None,
                 }
             )
         return await handler(request)
@@ -235,8 +245,10 @@ class FakeUpstream:
             behaviour = "tool"
         if behaviour in CUT_AFTER:
             return await _cut(request, body, CUT_AFTER[behaviour])
+        if behaviour == "inband_error":
+            return await _inband_error(request, body)
         if body.get("stream"):
-            return await _stream(request, chunks(behaviour, body))
+            return await _stream(request, chunks(behaviour, body), body)
         return web.Response(
             body=orjson.dumps(completion(behaviour, body)), content_type="application/json"
         )
@@ -326,12 +338,35 @@ def _error(status: int) -> web.Response:
     )
 
 
-async def _stream(request: web.Request, events: list[dict[str, Any]]) -> web.StreamResponse:
+FRAMINGS = {
+    "crlf": (b"data: ", b"\r\n\r\n"),
+    "cr": (b"data: ", b"\r\r"),
+    "nospace": (b"data:", b"\n\n"),
+}
+
+
+async def _stream(
+    request: web.Request, events: list[dict[str, Any]], body: dict[str, Any]
+) -> web.StreamResponse:
+    prefix, end = FRAMINGS.get(body.get("fake_framing") or "", (b"data: ", b"\n\n"))
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
     for event in events:
-        await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+        await response.write(prefix + orjson.dumps(event) + end)
         await asyncio.sleep(0.01)
+    await response.write(prefix + b"[DONE]" + end)
+    await asyncio.sleep(float(body.get("fake_end_delay") or 0))
+    await response.write_eof()
+    return response
+
+
+async def _inband_error(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    key = request.headers.get("authorization", "").removeprefix("Bearer ")
+    error = {"error": {"message": f"Incorrect API key provided: {key}", "type": "auth_error"}}
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    await response.write(b"data: " + orjson.dumps(chunks("ok", body)[0]) + b"\n\n")
+    await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response

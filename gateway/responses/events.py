@@ -11,7 +11,8 @@
 
 Each event is `event: <type>` and `data: <json>` with its `type` and `sequence_number`. A
 stream that breaks after its first byte ends with an `error` event and `response.failed`.
-Feed it the (already normalised: gateway/chat_stream.py) chat SSE bytes.
+Feed it the chat stream's chunks, framed by gateway/sse.py and normalised by
+gateway/chat_stream.py.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from gateway.responses.translate import (
     response_object,
 )
 
-DONE = b"data: [DONE]"
-
 
 class _Call:
     __slots__ = ("arguments", "call_id", "item_id", "name", "output_index")
@@ -47,7 +46,6 @@ class ResponseEvents:
         self.response = response_object(response_id, request, "in_progress", [])
         self._sequence = 0
         self._started = False
-        self._buffer = b""
         self._text: str | None = None  # the open message item's text, if one is open
         self._message_id = ""
         self._message_index = 0
@@ -62,20 +60,13 @@ class ResponseEvents:
         output: list[dict[str, Any]] = self.response["output"]
         return output
 
-    def feed(self, chunk: bytes) -> bytes:
-        out = bytearray(self._start())
-        self._buffer += chunk
-        *events, self._buffer = self._buffer.split(b"\n\n")
-        if self._buffer.strip() == DONE:
-            events.append(self._buffer.strip())
-            self._buffer = b""
-        for event in events:
-            event = event.strip(b"\r\n")
-            if event.startswith(DONE):
-                out += self._done()
-            elif event.startswith(b"data:"):
-                out += self._chunk(event[5:])
-        return bytes(out)
+    def data(self, data: dict[str, Any]) -> bytes:
+        """The events one chat chunk (framed by gateway/sse.py) becomes."""
+        return self._start() + self._chunk(data)
+
+    def done(self) -> bytes:
+        """The events that end the stream, at the chat stream's [DONE]."""
+        return self._start() + self._done()
 
     def failed(self, err: GatewayError) -> bytes:
         """The events that end a stream broken after its first byte."""
@@ -100,13 +91,7 @@ class ResponseEvents:
         self._sequence += 1
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
-    def _chunk(self, payload: bytes) -> bytes:
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return b""
-        if not isinstance(data, dict):
-            return b""
+    def _chunk(self, data: dict[str, Any]) -> bytes:
         if isinstance(data.get("usage"), dict):
             self._usage = data["usage"]
         out = bytearray()

@@ -1,0 +1,82 @@
+"""The SSE framer on its own: line endings, the data field's optional space, [DONE] only as a
+whole event, events split anywhere across chunks, and the bound on one event."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from gateway.sse import Framer, FramingError, StreamCopy
+
+CHUNK = b'{"choices": [{"index": 0, "delta": {"content": "hi"}}]}'
+
+
+def frame(*chunks: bytes) -> list[tuple[bytes | None, bool]]:
+    framer = Framer()
+    return [(e.data, e.done) for c in chunks for e in framer.feed(c)]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+def test_every_line_ending_frames_the_same_events(eol: bytes) -> None:
+    stream = b"data: " + CHUNK + eol + eol + b"data: [DONE]" + eol + eol
+    assert frame(stream) == [(CHUNK, False), (b"[DONE]", True)]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+def test_events_split_at_every_byte_frame_the_same(eol: bytes) -> None:
+    stream = b"data: " + CHUNK + eol + eol + b"data: [DONE]" + eol + eol
+    assert frame(*(stream[i : i + 1] for i in range(len(stream)))) == frame(stream)
+
+
+def test_data_without_the_space_is_data() -> None:
+    assert frame(b"data:" + CHUNK + b"\n\ndata:[DONE]\n\n") == [(CHUNK, False), (b"[DONE]", True)]
+
+
+def test_done_inside_text_is_not_the_end() -> None:
+    text = orjson.dumps({"choices": [{"delta": {"content": "say\ndata: [DONE]\n\n"}}]})
+    events = frame(b"data: " + text + b"\n\n")
+    assert events == [(text, False)]
+
+
+def test_comments_and_other_fields_are_kept_but_are_not_data() -> None:
+    framer = Framer()
+    [keepalive, named] = framer.feed(b": ping\n\nevent: error\nid: 7\ndata: {}\n\n")
+    assert keepalive.data is None and keepalive.wire() == b": ping\n\n"
+    assert named.data == b"{}"
+    assert named.wire() == b"event: error\nid: 7\ndata: {}\n\n"
+    assert not framer.feed(b"datum: x\n\n")[0].data  # only a field named exactly "data"
+
+
+def test_multi_line_data_is_joined_by_lf() -> None:
+    assert frame(b"data: a\r\ndata: b\r\n\r\n") == [(b"a\nb", False)]
+
+
+def test_one_event_beyond_the_limit_is_refused() -> None:
+    framer = Framer(limit=100)
+    framer.feed(b"data: " + b"x" * 50 + b"\n\n")  # many small events are fine
+    framer.feed(b"data: " + b"x" * 50 + b"\n\n")
+    with pytest.raises(FramingError, match="exceeded 100 bytes"):
+        framer.feed(b"data: " + b"x" * 101)
+
+
+def test_the_copy_rebuilds_the_completion_from_head_and_tail() -> None:
+    copy = StreamCopy()
+    for word in ("Hello", " world"):
+        copy.feed(orjson.dumps({"choices": [{"index": 0, "delta": {"content": word}}]}))
+    copy.feed(orjson.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    copy.feed(orjson.dumps({"choices": [], "usage": {"completion_tokens": 2}}))
+    completion = copy.completion()
+    assert completion["choices"][0]["message"]["content"] == "Hello world"
+    assert completion["choices"][0]["finish_reason"] == "stop"
+    assert completion["usage"] == {"completion_tokens": 2}
+
+
+def test_the_copy_keeps_a_bounded_head_and_tail() -> None:
+    copy = StreamCopy()
+    piece = orjson.dumps({"choices": [{"index": 0, "delta": {"content": "x" * 1000}}]})
+    for _ in range(10_000):  # 10 MB of events
+        copy.feed(piece)
+    copy.feed(orjson.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    completion = copy.completion()
+    assert len(completion["choices"][0]["message"]["content"]) < 140_000
+    assert completion["choices"][0]["finish_reason"] == "stop"
