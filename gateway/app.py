@@ -17,8 +17,9 @@ from starlette.exceptions import HTTPException
 from gateway import __version__
 from gateway.api import admin, explain, feedback, ops
 from gateway.api.asgi import Receive, Scope, Send
+from gateway.api.boundary import INTERNAL, Boundary
 from gateway.api.openai import RESPONSES_PATH, OpenAIEndpoints
-from gateway.errors import BadRequest, GatewayError, NotFound, error_body
+from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound, error_body
 from gateway.reload import PolicyReloader
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -28,7 +29,8 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Floorgate:
-    """Dispatches the OpenAI hot path without a framework; hands the rest to FastAPI."""
+    """Dispatches the OpenAI hot path without a framework and hands the rest to FastAPI, all
+    behind the one boundary (gateway/api/boundary.py)."""
 
     def __init__(self, runtime: Runtime, rest: FastAPI) -> None:
         self.runtime = runtime
@@ -41,8 +43,13 @@ class Floorgate:
             ("POST", "/v1/responses"): endpoints.responses,
             ("GET", "/v1/models"): endpoints.models,
         }
+        self.allowed = {path: method for method, path in self.hot}
+        self._app = Boundary(self._dispatch, runtime.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             handler = self.hot.get((scope["method"], scope["path"]))
             if handler is None and scope["method"] == "GET":
@@ -50,6 +57,12 @@ class Floorgate:
             if handler is not None:
                 await handler(scope, receive, send)
                 return
+            allowed = self.allowed.get(scope["path"])
+            if allowed is not None:
+                raise MethodNotAllowed(
+                    f"{scope['path']} takes {allowed}, not {scope['method']}.",
+                    headers={"allow": allowed},
+                )
         await self.rest(scope, receive, send)
 
     def _by_prefix(self, path: str) -> Handler | None:
@@ -79,7 +92,10 @@ def create_app(
         await prices
         await runtime.transports.close()
 
-    rest = FastAPI(title="Floorgate", version=__version__, lifespan=lifespan)
+    # No redirect to the slashed path: its Location would be built from the client's Host.
+    rest = FastAPI(
+        title="Floorgate", version=__version__, lifespan=lifespan, redirect_slashes=False
+    )
     rest.state.runtime = runtime
     rest.state.reloader = reloader
     rest.include_router(ops.router)
@@ -89,6 +105,8 @@ def create_app(
     rest.add_exception_handler(GatewayError, _render)  # type: ignore[arg-type]
     rest.add_exception_handler(HTTPException, _render_http)  # type: ignore[arg-type]
     rest.add_exception_handler(RequestValidationError, _render_validation)  # type: ignore[arg-type]
+    # Starlette answers a bug with text/plain and re-raises it; the boundary logs it.
+    rest.add_exception_handler(Exception, _render_internal)
     return Floorgate(runtime, rest)
 
 
@@ -96,12 +114,24 @@ async def _render(request: Request, err: GatewayError) -> Response:
     return Response(error_body(err), err.status, err.headers, media_type="application/json")
 
 
+async def _render_internal(request: Request, exc: Exception) -> Response:
+    return await _render(request, INTERNAL)
+
+
 async def _render_http(request: Request, exc: HTTPException) -> Response:
+    where = f"{request.method} {request.url.path}"
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        err: GatewayError = NotFound(f"No endpoint {request.method} {request.url.path}.")
+        err: GatewayError = NotFound(f"No endpoint {where}.")
+    elif exc.status_code == 405:
+        allowed = headers.get("allow") or headers.get("Allow") or ""
+        err = MethodNotAllowed(f"{request.url.path} takes {allowed}, not {request.method}.")
     else:
         err = GatewayError(str(exc.detail))
         err.status = exc.status_code
+        if exc.status_code < 500:
+            err.type = "invalid_request_error"
+    err.headers = headers
     return await _render(request, err)
 
 

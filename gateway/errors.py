@@ -6,6 +6,7 @@ GatewayError
  ├── PermissionDenied      403 permission_error
  ├── NotFound              404 invalid_request_error
  │    └── ModelNotFound    404 model_not_found
+ ├── MethodNotAllowed      405 invalid_request_error (with Allow)
  ├── PayloadTooLarge       413 invalid_request_error
  ├── Unprocessable         422 invalid_request_error (well-formed JSON, invalid values)
  │    └── PolicyRejected   422 policy_rejected (a reload found the policy unsound)
@@ -69,6 +70,12 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class MethodNotAllowed(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
@@ -110,11 +117,14 @@ class UpstreamTimeout(GatewayError):
     type = "timeout"
 
 
+def error_object(err: GatewayError) -> dict[str, str | None]:
+    """`err` as the OpenAI error object every client SDK understands."""
+    return {"message": err.message, "type": err.type, "param": err.param, "code": err.code}
+
+
 def error_body(err: GatewayError) -> bytes:
-    """Render `err` as the OpenAI error object every client SDK understands."""
-    return orjson.dumps(
-        {"error": {"message": err.message, "type": err.type, "param": err.param, "code": err.code}}
-    )
+    """The body of an error response: {"error": <error object>}."""
+    return orjson.dumps({"error": error_object(err)})
 
 
 def stream_error_event(err: GatewayError) -> bytes:

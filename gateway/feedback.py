@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.errors import GatewayError, NotFound, Unavailable, Unprocessable
+from gateway.errors import GatewayError, NotFound, Unavailable, Unprocessable, error_object
 from gateway.keys import Caller
 from gateway.metrics import UNKNOWN
 from gateway.runtime import Runtime
@@ -48,9 +48,7 @@ class ItemResult:
             record = self.record
             out |= {"workflow": record.workflow, "route": record.route, "model": record.model}
         if self.error is not None:
-            err = self.error
-            out["error"] = {"message": err.message, "type": err.type, "param": err.param,
-                            "code": err.code}  # fmt: skip
+            out["error"] = error_object(self.error)
         return out
 
 

@@ -1,0 +1,111 @@
+"""The one ASGI boundary in front of every endpoint, hot path and FastAPI route alike (as
+Starlette's ServerErrorMiddleware sits in front of its app): it gives each request its id,
+counts it in flight and in the request metrics, and alone turns an exception that reaches it
+into the OpenAI-shaped error, knowing whether the response has already started.
+
+Handlers label the request as they learn about it, on the Exchange found in the scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.api.asgi import Headers, Message, Receive, Scope, Send, send_error
+from gateway.errors import GatewayError
+from gateway.limits import Ticket
+from gateway.metrics import NONE, UNKNOWN, Metrics
+from gateway.pipeline import new_request_id
+
+log = logging.getLogger("floorgate.api")
+INTERNAL = GatewayError("Floorgate failed to handle the request; it has been logged.")
+REQUEST_ID = b"x-floorgate-request-id"
+# Probes and scrapes come every few seconds: counted as requests they would drown the traffic.
+UNCOUNTED = frozenset(("/healthz", "/readyz", "/metrics"))
+SCOPE_KEY = "floorgate.exchange"
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Planned(Protocol):
+    def error_headers(self) -> Headers: ...
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request as its handler learns about it: the labels of its metrics, and what its
+    error response would carry."""
+
+    request_id: str
+    started: float
+    workflow: str = UNKNOWN
+    route: str = NONE
+    model: str = NONE
+    stream: bool = False
+    status: int = 200
+    call: Planned | None = None
+    ticket: Ticket | None = None  # its share of its limits, released when it ends
+    responded: bool = False  # the response has started: an error can no longer replace it
+
+    def planned(self, call: Planned, workflow: str, route: str, stream: bool) -> None:
+        self.call, self.workflow, self.route, self.stream = call, workflow, route, stream
+
+    def error_headers(self) -> Headers:
+        if self.call is not None:
+            return self.call.error_headers()
+        return [(REQUEST_ID, self.request_id.encode())]
+
+
+def exchange(scope: Scope) -> Exchange:
+    """The Exchange the boundary opened for this request."""
+    ex: Exchange = scope[SCOPE_KEY]
+    return ex
+
+
+class Boundary:
+    def __init__(self, app: Handler, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ex = scope[SCOPE_KEY] = Exchange(new_request_id(), time.perf_counter())
+        counted = scope["path"] not in UNCOUNTED
+        if counted:
+            self.metrics.in_flight.inc()
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ex.responded = True
+                ex.status = message["status"]
+                headers = message.setdefault("headers", [])
+                if not any(name == REQUEST_ID for name, _ in headers):
+                    headers.append((REQUEST_ID, ex.request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:  # the top-level handler: answer, log what is a bug, go on
+            await self._failed(ex, exc, send)
+        finally:
+            if counted:
+                self.metrics.in_flight.dec()
+                elapsed = time.perf_counter() - ex.started
+                m = self.metrics
+                m.request(ex.workflow, ex.route, ex.model, ex.status, ex.stream, elapsed)
+
+    async def _failed(self, ex: Exchange, exc: Exception, send: Send) -> None:
+        err = exc if isinstance(exc, GatewayError) else INTERNAL
+        if err is INTERNAL:
+            log.error("request %s failed", ex.request_id, exc_info=exc)
+        if ex.responded:  # too late for an error response: the client sees the stream end
+            if err is not INTERNAL:
+                log.warning("request %s failed after its response started: %s", ex.request_id,
+                            err.message)  # fmt: skip
+            return
+        ex.status = err.status
+        await send_error(send, err, ex.error_headers())
