@@ -80,7 +80,10 @@ class Runtime:
             settings.keys_file,
             settings.api_keys.get_secret_value() if settings.api_keys else None,
         )
-        runtime = cls(settings, policies, keys, metrics)
+        transports = Transports(
+            settings.upstream_max_header_bytes, settings.upstream_max_body_bytes
+        )
+        runtime = cls(settings, policies, keys, metrics, transports=transports)
         metrics.policy_loaded(policies.current)
         return runtime
 

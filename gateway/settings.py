@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = None
     redis_url: SecretStr | None = None
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # An upstream response past these is refused instead of held in memory: its status line
+    # and headers, and a body read whole (a streamed body is relayed, never held).
+    upstream_max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    upstream_max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     # Shared state (gateway/state/): every Redis key starts with this; a second segment
     # (`floorgate:staging:`) lets several gateways share one Redis.
     redis_key_prefix: str = Field(default="floorgate:", pattern=r"^floorgate:([A-Za-z0-9_.-]+:)?$")

@@ -186,6 +186,28 @@ class ModelSpec(Strict):
             )
         return value
 
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """What the gateway's HTTP client can reach, refused here rather than on every call."""
+        if value is None:
+            return value
+        try:
+            url = urlsplit(value)
+            host, _ = url.hostname, url.port
+            if host:
+                host.encode("idna")
+        except (ValueError, UnicodeError):
+            raise ValueError(
+                "api_base is not a URL with a valid host name and port, e.g. "
+                "https://api.example.com/v1"
+            ) from None
+        if url.scheme.lower() not in ("http", "https") or not host:
+            raise ValueError(
+                "api_base must be an absolute http:// or https:// URL, e.g. https://api.example.com/v1"
+            )
+        return value
+
     @field_validator("params")
     @classmethod
     def _no_inline_secret_params(cls, params: dict[str, Any]) -> dict[str, Any]:

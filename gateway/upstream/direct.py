@@ -32,8 +32,14 @@ def wire_body(target: ModelTarget, body: dict[str, Any]) -> bytes:
     return orjson.dumps(out)
 
 
+ERROR_BODY_MAX = 64 * 1024  # an error's message is in its first bytes; the rest is not read
+
+
 class DirectTransport:
-    def __init__(self) -> None:
+    def __init__(
+        self, max_header_bytes: int = 64 * 1024, max_body_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self._limits = (max_header_bytes, max_body_bytes)
         # One client per connection limit (ModelSpec.max_connections), each with a pool per
         # origin: models that share an upstream and a limit share its connections.
         self._clients: dict[int, http1.Client] = {}
@@ -45,7 +51,10 @@ class DirectTransport:
         limit = target.spec.max_connections
         client = self._clients.get(limit)
         if client is None:
-            client = self._clients[limit] = http1.Client(max_connections=limit)
+            header_max, body_max = self._limits
+            client = self._clients[limit] = http1.Client(
+                max_connections=limit, max_header_bytes=header_max, max_body_bytes=body_max
+            )
         return client
 
     async def close(self) -> None:
@@ -106,7 +115,8 @@ class DirectTransport:
         try:
             if resp.status >= 400:
                 retry_after = resp.header(b"retry-after")
-                raise _status_error(target, resp.status, retry_after, await resp.read())
+                raw = await resp.read(ERROR_BODY_MAX)
+                raise _status_error(target, resp.status, retry_after, raw)
             media_type = _media_type(resp.header(b"content-type"))
             if media_type != "text/event-stream":
                 raise UpstreamError("protocol", f"upstream answered a stream with {media_type}")

@@ -109,8 +109,16 @@ class StreamResponse:
             raise StopAsyncIteration
         return chunk
 
-    async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self])
+    async def read(self, limit: int | None = None) -> bytes:
+        """The rest of the body; past `limit` bytes, what came so far (and the stream closed)."""
+        chunks, size = [], 0
+        async for chunk in self:
+            chunks.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                self.close()
+                return b"".join(chunks)[:limit]
+        return b"".join(chunks)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -129,8 +137,13 @@ class Client:
         max_connections: int = 512,
         keepalive_expiry: float = 15.0,
         tls: ssl.SSLContext | None = None,
+        max_header_bytes: int = 64 * 1024,
+        max_body_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._max_connections = max_connections
+        # Past these a response is refused (ProtocolError), instead of growing until the
+        # total timeout: its head, and a body read whole.
+        self._limits = (max_header_bytes, max_body_bytes)
         self._tls = tls
         # Idle connections are dropped here before most servers drop them (nginx: after 75 s);
         # one that a quicker server (uvicorn: 5 s) closed is caught by the stale retry.
@@ -187,7 +200,10 @@ class Client:
         if pool is None:
             https = target.origin[0] == "https"
             context = (self._tls or _tls_context()) if https else None
-            pool = Pool(target.origin, context, self._max_connections, self._keepalive_expiry)
+            pool = Pool(
+                target.origin, context, self._max_connections, self._keepalive_expiry,
+                *self._limits,
+            )  # fmt: skip
             self._pools[target.origin] = pool
         deadline = asyncio.get_running_loop().time() + total_timeout
         return pool, _encode(method, target, body, headers), deadline
@@ -202,8 +218,9 @@ class Client:
     ) -> Connection:
         """A connection with the request written and, if streaming, the headers read.
 
-        A reused connection the server had already closed is found out by the request getting
-        no byte back; the server cannot have acted on it, so it goes once more on a fresh one.
+        A pooled connection found closed before the request was written takes the request to
+        a fresh one: it never left. Once written, it is never sent again (a POST to a model
+        could be billed twice); a close without an answer is a ProtocolError.
         """
         fresh = False
         while True:
@@ -212,10 +229,8 @@ class Client:
                 await conn.exchange(data, deadline, read_timeout)
             except Stale:
                 pool.release(conn)
-                if fresh or not conn.reused:
-                    raise ProtocolError(
-                        "upstream closed the connection without answering"
-                    ) from None
+                if fresh:
+                    raise ProtocolError("upstream closed the connection unused") from None
                 fresh = True
                 continue
             except BaseException:
@@ -231,6 +246,10 @@ class Client:
             raise ConnectError(f"invalid upstream URL: {exc}") from exc
         if scheme not in ("http", "https") or not host:
             raise ConnectError("the upstream URL must be absolute, http:// or https://")
+        try:
+            host = host.encode("idna").decode("ascii")  # bücher.example: xn--bcher-kva.example
+        except UnicodeError as exc:
+            raise ConnectError("the upstream URL's host is not a valid host name") from exc
         default = 443 if scheme == "https" else 80
         authority = f"[{host}]" if ":" in host else host
         if port not in (None, default):
@@ -249,11 +268,14 @@ class Client:
 def _encode(method: str, target: _Target, body: bytes, headers: Headers) -> bytes:
     parts = [method.encode("ascii"), target.head]
     for name, value in headers if isinstance(headers, list) else headers.items():
-        key = name if isinstance(name, bytes) else name.encode("latin-1")
-        val = value if isinstance(value, bytes) else value.encode("latin-1")
+        try:
+            key = name if isinstance(name, bytes) else name.encode("latin-1")
+            val = value if isinstance(value, bytes) else value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise ConnectError("a header is not latin-1 text") from exc
         # A CR or LF in a value from the policy (an API key) must not be able to add a header.
         if (key not in _GOOD_NAMES and not _good_name(key)) or _unsafe(val):
-            raise ValueError(f"header {key!r} is not allowed or not valid")
+            raise ConnectError(f"header {key!r} is not allowed or not valid")
         parts += (key, b": ", val, b"\r\n")
     parts.append(b"content-length: %d\r\n\r\n" % len(body))
     parts.append(body)

@@ -22,7 +22,7 @@ class HTTPError(Exception):
 
 
 class ConnectError(HTTPError):
-    """No connection could be made (refused, unresolvable, TLS handshake, bad URL)."""
+    """No connection could be made (refused, unresolvable, TLS handshake, bad URL or header)."""
 
 
 class Timeout(HTTPError):
@@ -34,7 +34,9 @@ class ProtocolError(HTTPError):
 
 
 class Stale(ProtocolError):
-    """The connection closed before any byte of the response: the server never took it up."""
+    """The pooled connection closed before the request was written: it never left, so it may
+    go on a fresh connection. (Closed after the write, unanswered, the server may have acted
+    on it: for a POST to a model, a second billed generation. That is never replayed.)"""
 
 
 def expire(waiter: asyncio.Future[bool]) -> None:
@@ -66,7 +68,9 @@ class Connection(asyncio.Protocol):
         self._streaming = streaming
         self._body: list[bytes] = []
         self._buffered = 0
-        self._started = False  # a byte of the response arrived: a retry is no longer safe
+        self._started = False  # a byte of the response arrived
+        self._head_bytes = 0  # of the response's status line and headers
+        self._body_bytes = 0  # of a whole (not streamed) body
         self._interim = False
         self._framed = False  # Content-Length or chunked; otherwise the body ends at EOF
         self._keep_alive = False
@@ -174,6 +178,8 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         self._started = True
+        if not self._headers_done:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -183,6 +189,10 @@ class Connection(asyncio.Protocol):
             if not isinstance(ours, ProtocolError):
                 ours = ProtocolError(f"upstream sent a malformed response ({exc})")
             self._fail(ours)
+            return
+        if not self._headers_done and self._head_bytes > self._pool.max_header_bytes:
+            limit = self._pool.max_header_bytes
+            self._fail(ProtocolError(f"upstream sent more than {limit} bytes of headers"))
 
     def eof_received(self) -> None:
         return None  # the transport closes itself; connection_lost decides what EOF meant
@@ -195,7 +205,7 @@ class Connection(asyncio.Protocol):
         if not self._active or self.complete:
             return
         if not self._started:
-            self._fail(Stale("upstream closed the connection before answering"))
+            self._fail(ProtocolError("upstream closed the connection without answering"))
         elif self._headers_done and not self._framed:
             self.complete = True  # a body without a length ends where the connection does
             self._wake()
@@ -236,7 +246,12 @@ class Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
-        if self._streaming:
+        if not self._streaming:
+            self._body_bytes += len(body)
+            if self._body_bytes > self._pool.max_body_bytes:
+                limit = self._pool.max_body_bytes
+                raise ProtocolError(f"upstream sent a body larger than {limit} bytes")
+        else:
             self._buffered += len(body)
             if self._buffered > _HIGH_WATER and not self._paused:
                 self._paused = True

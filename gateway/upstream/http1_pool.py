@@ -19,8 +19,12 @@ class Pool:
         tls: ssl.SSLContext | None,
         limit: int,
         expiry: float,
+        max_header_bytes: int = 64 * 1024,
+        max_body_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.max_header_bytes = max_header_bytes  # a response's status line and headers
+        self.max_body_bytes = max_body_bytes  # a response read whole (streams are not held)
         self.origin = origin
         self._tls = tls
         self._limit = limit

@@ -8,8 +8,12 @@ from gateway.upstream.direct import DirectTransport
 
 
 class Transports:
-    def __init__(self) -> None:
-        self.direct = DirectTransport()
+    def __init__(
+        self, max_header_bytes: int = 64 * 1024, max_body_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self.direct = DirectTransport(
+            max_header_bytes=max_header_bytes, max_body_bytes=max_body_bytes
+        )
         self._litellm: Transport | None = None
 
     def for_target(self, target: ModelTarget) -> Transport:
