@@ -67,6 +67,17 @@ def test_a_hanging_upstream_times_out_with_504(client: openai.OpenAI, path: str)
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_a_stream_that_does_not_start_times_out_at_its_first_token_budget(
+    client: openai.OpenAI, path: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model=f"route/first-token{path}", messages=USER, stream=True)
+    assert info.value.status_code == 504
+    assert time.monotonic() - started < 10  # first_token_timeout_s (1 s), not timeout_s (120 s)
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_malformed_upstream_json_is_502(client: openai.OpenAI, path: str) -> None:
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model=f"route/malformed{path}", messages=USER)

@@ -11,9 +11,11 @@ import os
 # litellm fetches its price table over the network at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import litellm
 import orjson
 
@@ -31,7 +33,8 @@ def _kwargs(target: ModelTarget, body: dict[str, Any], **options: Any) -> dict[s
     kwargs = {k: v for k, v in body.items() if k not in _PRIVATE_FIELDS}
     kwargs.update(
         model=f"{spec.provider}/{spec.model}",
-        timeout=spec.timeout_s,
+        # The same budgets as the direct path: the whole call, and connecting.
+        timeout=httpx.Timeout(spec.timeout_s, connect=spec.connect_timeout_s),
         num_retries=0,  # retries and fallbacks are the gateway's, with one policy for both paths
         **options,
         **target.params,
@@ -61,10 +64,21 @@ class LitellmTransport:
         return Reply(orjson.dumps(data), data)
 
     async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
+        # As on the direct path, first_token_timeout_s bounds the wait for the stream to
+        # start and then for each chunk.
+        wait = target.spec.first_token_timeout_s
         try:
-            response = await litellm.acompletion(**_kwargs(target, body, stream=True))
-            async for chunk in response:
+            async with asyncio.timeout(wait):
+                response = await litellm.acompletion(**_kwargs(target, body, stream=True))
+            chunks = aiter(response)
+            while True:
+                async with asyncio.timeout(wait):
+                    chunk = await anext(chunks, None)
+                if chunk is None:
+                    break
                 yield b"data: " + orjson.dumps(chunk.model_dump(exclude_none=True)) + b"\n\n"
+        except TimeoutError:
+            raise UpstreamError("timeout", "upstream did not answer in time") from None
         except Exception as exc:  # litellm raises many types; all are translated here
             raise _translate(exc, target) from exc
         yield b"data: [DONE]\n\n"
