@@ -87,7 +87,9 @@ def _from_inline(inline: str) -> dict[bytes, Caller]:
     callers: dict[bytes, Caller] = {}
     for i, entry in enumerate(filter(None, (e.strip() for e in inline.split(",")))):
         key, _, workflows = entry.partition("=")
-        callers[digest(key)] = Caller(f"env-key-{i + 1}", _workflows(workflows.split("|")))
+        if not key.strip():
+            raise ValueError(f"FLOORGATE_API_KEYS entry {i + 1} has an empty key")
+        callers[digest(key.strip())] = Caller(f"env-key-{i + 1}", _workflows(workflows.split("|")))
     return callers
 
 
@@ -99,7 +101,11 @@ def _from_file(path: Path) -> dict[bytes, Caller]:
         if "sha256" in entry:
             key_digest = bytes.fromhex(entry["sha256"])
         elif isinstance(entry.get("key"), dict) and "env" in entry["key"]:
-            key_digest = digest(os.environ[entry["key"]["env"]])
+            variable = entry["key"]["env"]
+            secret = os.environ.get(variable, "").strip()
+            if not secret:  # the empty key would be the empty token's
+                raise ValueError(f"{path}: key '{name}' reads ${variable}, which is unset or empty")
+            key_digest = digest(secret)
         else:
             raise ValueError(f"{path}: key '{name}' needs sha256: <hex> or key: {{env: NAME}}")
         callers[key_digest] = Caller(name, _workflows(entry.get("workflows")))

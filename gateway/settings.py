@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     # how long a request in flight holds a concurrency slot if its replica dies.
     limits_timeout_s: float = Field(default=0.1, gt=0)
     limits_lease_s: float = Field(default=660.0, gt=0)
+
+    @field_validator("api_keys", "admin_key")
+    @classmethod
+    def _no_empty_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # An empty key would be the empty token's: `Authorization: Bearer ` would pass.
+        if value is not None and not value.get_secret_value().strip():
+            name = f"FLOORGATE_{(info.field_name or '').upper()}"
+            raise ValueError(f"{name} is set but empty: unset it, or set it to a real key")
+        return value
 
     @property
     def binds_loopback_only(self) -> bool:
