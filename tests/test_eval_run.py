@@ -209,3 +209,14 @@ def test_checks_run_on_each_output_only_when_asked(policy: Path, tmp_path: Path)
         "fails": ("failed", "no\n"),
         "hangs": ("timeout", "no result within 0.3 s"),
     }
+
+
+def test_a_file_that_is_not_a_results_file_is_refused(
+    policy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("my notes, not a database\n" * 100)
+    assert run("--tickets", tickets_file(tmp_path, 1), "--candidates", "local-careful",
+               "--policies", policy, "--results", notes) == 2  # fmt: skip
+    assert f"{notes}: not a results file" in capsys.readouterr().err
+    assert notes.read_text().startswith("my notes")

@@ -126,6 +126,10 @@ def run_command(args: Any) -> int:
         )
     except ResultsError as exc:
         return fail(exc)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: every finished answer is kept in {args.results}; run the same "
+              "command again to do only what is missing", file=sys.stderr)  # fmt: skip
+        return 130
     print(
         f"{args.results}: {summary.total} outputs ({len(candidates)} candidate(s) x "
         f"{len(tickets.tickets)} tickets x {args.repeat}): {summary.skipped} from earlier runs, "

@@ -129,36 +129,49 @@ class Results:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ResultsError(f"{path}: not a results file ({exc}); name another") from exc
 
     @classmethod
     def create(cls, path: Path) -> Results:
         """Open the file, making it (and its tables) if it does not exist yet."""
         path.parent.mkdir(parents=True, exist_ok=True)
         results = cls(path)
-        results._db.executescript(_TABLES)
-        with results._write():
-            results._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-            )
-        return results
+        try:
+            results._db.executescript(_TABLES)
+            with results._write():
+                results._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+        except sqlite3.DatabaseError as exc:
+            results.close()
+            raise ResultsError(f"{path}: not a results file ({exc}); name another") from exc
+        return results._checked()
 
     @classmethod
     def open(cls, path: Path) -> Results:
         """Open an existing results file; ResultsError if there is none, or not ours."""
         if not path.is_file():
             raise ResultsError(f"{path}: no results file here; make one with `floorgate eval run`")
-        results = cls(path)
+        return cls(path)._checked()
+
+    def _checked(self) -> Results:
+        """This, if its schema is the one this code reads; else closed, and ResultsError."""
         try:
-            version = results.meta().get("schema_version")
+            version = self.meta().get("schema_version")
         except sqlite3.DatabaseError as exc:
-            results.close()
-            raise ResultsError(f"{path}: not a results file ({exc})") from exc
+            self.close()
+            raise ResultsError(f"{self.path}: not a results file ({exc})") from exc
         if version != SCHEMA_VERSION:
-            results.close()
-            raise ResultsError(f"{path}: results schema {version!r}, expected {SCHEMA_VERSION}")
-        return results
+            self.close()
+            raise ResultsError(
+                f"{self.path}: results schema {version!r}, expected {SCHEMA_VERSION}"
+            )
+        return self
 
     def close(self) -> None:
         self._db.close()
