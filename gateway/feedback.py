@@ -18,6 +18,7 @@ from gateway.runtime import Runtime
 from gateway.state.base import OUTCOMES, Feedback, Outcome, Record, StoreUnavailable
 
 Status = Literal["recorded", "duplicate", "not_found", "invalid"]
+VerdictLabel = Literal["abstain", "flag", "answer"]
 RETRY_AFTER_S = 5
 FLUSH_WAIT_S = 1.0
 
@@ -28,6 +29,8 @@ class FeedbackItem(BaseModel):
     request_id: str = Field(min_length=1, max_length=128)
     outcome: Outcome
     note: str | None = Field(default=None, max_length=2000)
+    # The reviewer's verdict on the reply, when it corrects (or confirms) the classifier's.
+    verdict: VerdictLabel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,10 @@ class FeedbackDesk:
         if result == "duplicate":
             metrics.feedback_duplicates.inc()
             return ItemResult("duplicate", item.request_id, item.outcome, record)
-        metrics.feedback_recorded(*self._labels(record), item.outcome)
+        workflow, route, model = self._labels(record)
+        metrics.feedback_recorded(workflow, route, model, item.outcome)
+        if item.verdict is not None:  # counted with its feedback: once per (id, outcome)
+            metrics.verdict_judged(record.label, item.verdict, workflow, model)
         return ItemResult("recorded", item.request_id, item.outcome, record)
 
     def _labels(self, record: Record) -> tuple[str, str, str]:
@@ -147,6 +153,8 @@ def _unprocessable(exc: ValidationError) -> Unprocessable:
     field = ".".join(str(p) for p in first["loc"]) or None
     if field == "outcome":
         message = f"outcome must be one of {', '.join(OUTCOMES)}."
+    elif field == "verdict":
+        message = "verdict must be one of abstain, flag, answer (the reviewer's, for the reply)."
     else:
         message = f"{field or 'body'}: {first['msg']}."
     return Unprocessable(message, param=field, code="invalid_feedback")

@@ -154,6 +154,10 @@ class Metrics:
             for metric, tails in per_triple:
                 for tail in tails:
                     self._child(metric, *triple, *tail)
+        for workflow, model in dict.fromkeys((w, m) for w, _, m in series.triples):
+            for said in VERDICT_LABELS:
+                for judged in VERDICT_LABELS:
+                    self._child(self.verdict_corrections, said, judged, workflow, model)
         pairs = [(self.decisions, p) for p in series.decisions]
         pairs += [(self.fallbacks, p) for p in series.pools]
         pairs += [(self.upstream_errors, (m, k)) for m in series.models for k in FAILURE_KINDS]
@@ -323,6 +327,13 @@ class Metrics:
             ("workflow", "route", "model", "outcome"),
             registry=registry,
         )
+        self.verdict_corrections = Counter(
+            "floorgate_verdict_corrections",
+            "Verdicts a reviewer judged through feedback: the classifier's (`from`) and the "
+            "reviewer's (`to`); from == to confirms it. Live precision per label.",
+            ("from", "to", "workflow", "model"),
+            registry=registry,
+        )
         self.feedback_unattributed = Counter(
             "floorgate_feedback_unattributed",
             "Feedback not recorded: unknown or expired request id (not_found), another "
@@ -390,6 +401,9 @@ class Metrics:
 
     def feedback_recorded(self, workflow: str, route: str, model: str, outcome: str) -> None:
         self._child(self.feedback, workflow, route, model, outcome).inc()
+
+    def verdict_judged(self, said: str, judged: str, workflow: str, model: str) -> None:
+        self._child(self.verdict_corrections, said, judged, workflow, model).inc()
 
     def unattributed(self, reason: str, n: int = 1) -> None:
         self._child(self.feedback_unattributed, reason).inc(n)

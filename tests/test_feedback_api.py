@@ -154,3 +154,39 @@ def test_feedback_finds_a_record_still_queued(upstream: FakeUpstream, tmp_path: 
             codes = list(pool.map(lambda i: caller.feedback(i, "merged").status_code, ids))
         assert codes == [200] * 5
         assert app.runtime.ledger.pending == 0
+
+
+def corrections(app: Floorgate, said: str, judged: str) -> float | None:
+    labels = {"from": said, "to": judged, "workflow": FAST["workflow"], "model": FAST["model"]}
+    return sample(app, "floorgate_verdict_corrections_total", **labels)
+
+
+def test_a_corrected_verdict_is_counted_once_with_its_feedback(
+    gateway: Gateway, caller: Caller
+) -> None:
+    app = gateway[1]
+    # Every (from, to) of a declared workflow and model exists from the policy's load.
+    assert corrections(app, "flag", "answer") is not None
+    request_id, _ = caller.chat(BULK)
+    before = corrections(app, "answer", "abstain") or 0.0
+    confirmed = corrections(app, "answer", "answer") or 0.0
+    first = caller.feedback(request_id, "rejected", verdict="abstain")
+    assert first.status_code == 200 and first.json()["status"] == "recorded"
+    assert caller.feedback(request_id, "rejected", verdict="abstain").json()["status"] == (
+        "duplicate"
+    )
+    assert corrections(app, "answer", "abstain") == before + 1
+    other, _ = caller.chat(BULK)
+    assert caller.feedback(other, "merged", verdict="answer").status_code == 200
+    assert corrections(app, "answer", "answer") == confirmed + 1
+    plain, _ = caller.chat(BULK)
+    assert caller.feedback(plain, "merged").status_code == 200  # no verdict: nothing judged
+    assert corrections(app, "answer", "answer") == confirmed + 1
+
+
+def test_a_bad_verdict_is_422_naming_the_field(caller: Caller) -> None:
+    request_id, _ = caller.chat(BULK)
+    response = caller.feedback(request_id, "merged", verdict="maybe")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["param"] == "verdict" and "abstain, flag, answer" in error["message"]

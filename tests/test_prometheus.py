@@ -113,8 +113,9 @@ def chat(client: httpx.Client, workflow: str, text: str, stream: bool = False, *
     return Sent(h["x-floorgate-request-id"], workflow, route, model, LABELS[text])
 
 
-def feedback(client: httpx.Client, sent: Sent, outcome: str) -> None:
-    response = client.post("/v1/feedback", json={"request_id": sent.request_id, "outcome": outcome})
+def feedback(client: httpx.Client, sent: Sent, outcome: str, verdict: str | None = None) -> None:
+    body = {"request_id": sent.request_id, "outcome": outcome}
+    response = client.post("/v1/feedback", json=body | ({"verdict": verdict} if verdict else {}))
     assert response.status_code == 200, response.text
 
 

@@ -88,6 +88,8 @@ ENUMS: dict[str, set[str] | None] = {  # None: any value (bucket bounds, version
     "trigger": {"watch", "sighup", "admin"},
     "rate": {"abstention", "self_flag", "merge", "escape"},
     "limit": {"requests_per_minute", "tokens_per_minute", "spend_per_day", "concurrency"},
+    "from": {"abstain", "flag", "answer"},  # verdict corrections: the classifier's label
+    "to": {"abstain", "flag", "answer"},  # and the reviewer's
     "le": None,
     "version": None,
 }
@@ -226,8 +228,9 @@ def feedback_for(replies: list[Reply]) -> list[Call]:
         key = (h["x-floorgate-workflow"], h["x-floorgate-route"], h["x-floorgate-model"])
         outcome = outcomes[seen[key] % len(outcomes)]
         seen[key] += 1
+        verdict = ("abstain", "flag", "answer")[seen[key] % 3]
         calls.append(Call("/v1/feedback", {"request_id": h["x-floorgate-request-id"],
-                                           "outcome": outcome}))  # fmt: skip
+                                           "outcome": outcome, "verdict": verdict}))  # fmt: skip
     return calls
 
 

@@ -88,8 +88,26 @@ def run_load(client: httpx.Client) -> list[Sent]:
     for workflow, outcomes in FEEDBACK.items():
         answered = [s for s in sent if s.workflow == workflow]
         for one, outcome in zip(answered, outcomes, strict=False):
-            feedback(client, one, outcome)
+            feedback(client, one, outcome, reviewed(one))
     return sent
+
+
+def reviewed(sent: Sent) -> str:
+    """The reviewer's verdict sent with the load's feedback: it agrees with the classifier,
+    except on every third request of each label (by request id, so the test can recount)."""
+    if int(sent.request_id.encode().hex(), 16) % 3:
+        return sent.label
+    return "answer" if sent.label != "answer" else "flag"
+
+
+def precision(sent: list[Sent]) -> dict[tuple[str, ...], float]:
+    """Per label the classifier gave, the share of reviewed verdicts that agree."""
+    judged = [
+        s
+        for workflow, outcomes in FEEDBACK.items()
+        for s, _ in zip([s for s in sent if s.workflow == workflow], outcomes, strict=False)
+    ]
+    return share(judged, lambda s: reviewed(s) == s.label, "label")
 
 
 def share(sent: list[Sent], hit: Callable[[Sent], bool], *by: str) -> dict[tuple[str, ...], float]:
@@ -271,6 +289,11 @@ def assert_rates_match(prometheus: Prometheus, panels: dict[str, str], sent: lis
     assert_recorded(
         prometheus, "workflow_route_model:floorgate_self_flags:ratio_rate5m", self_flags
     )
+    detector = "Detector precision per label (1d, from verdict corrections) [A]"
+    want = precision(sent)
+    assert set(want) == {("abstain",), ("flag",), ("answer",)} and min(want.values()) < 1
+    got = prometheus.values(panels[detector], "from")
+    assert close(got, want), f"{detector}: {got} != {want}"
     escapes = escape_rates(sent, *by)
     assert escapes[(CAREFUL, "calibration-first", "careful")] == 4 / 18
     assert_recorded(
