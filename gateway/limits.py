@@ -203,7 +203,7 @@ class Limiter:
                 self._shared_after = now + RETRY_SHARED_S
                 self.metrics.limits_local.set(1)
                 self.metrics.limit_store_errors.inc()
-                log.warning("limits: the shared store failed (%s); counting locally", exc)
+                log.warning("limits: the shared store failed (%r); counting locally", exc)
         closed = next((p for p in planned if p.mode == "fail_closed"), None)
         if closed is not None and not dry:
             self.metrics.limits_unavailable(workflow)
@@ -262,7 +262,7 @@ class Limiter:
             )
         except (StoreUnavailable, TimeoutError) as exc:
             self.metrics.limit_store_errors.inc()
-            log.warning("limits: request %s not settled (%s)", ticket.request_id, exc)
+            log.warning("limits: request %s not settled (%r)", ticket.request_id, exc)
         self._budget(ticket, ticket.cost or 0.0)
 
     def _budget(self, ticket: Ticket, cost: float) -> None:

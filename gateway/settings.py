@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     gate_refresh_s: float = Field(default=1.0, gt=0)  # how often live gates re-read the stats
     # Limits (gateway/limits.py): the longest a request waits on the store to check them, and
     # how long a request in flight holds a concurrency slot if its replica dies.
-    limits_timeout_s: float = Field(default=0.1, gt=0)
+    limits_timeout_s: float = Field(default=0.25, gt=0)
     limits_lease_s: float = Field(default=660.0, gt=0)
 
     @field_validator("api_keys", "admin_key")

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from gateway.app import Floorgate, create_app
 from gateway.settings import Settings
 from tests.fake_upstream import FakeUpstream
+from tests.limits_gateway import limits_policy_file
 from tests.servers import serve_in_thread
 
 HERE = Path(__file__).parent
@@ -37,6 +38,12 @@ def write_policy(directory: Path, upstream: FakeUpstream) -> Path:
     path = directory / "policy.yaml"
     path.write_text(text.replace("__UPSTREAM__", upstream.base_url))
     return path
+
+
+@pytest.fixture(scope="session")
+def limits_policy(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/policies/limits.yaml: a workflow for each limit the limits tests need."""
+    return limits_policy_file(tmp_path_factory.mktemp("limits"), upstream)
 
 
 @pytest.fixture(scope="session")
