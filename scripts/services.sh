@@ -11,6 +11,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(build-essential)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the review page's browser tests (Playwright drives it)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

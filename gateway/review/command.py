@@ -1,0 +1,54 @@
+"""`floorgate eval review [RESULTS]`: serve the review page for one results file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from gateway.eval.catalogue import CatalogueError
+from gateway.eval.results import Results, ResultsError
+from gateway.review.report import reporter
+from gateway.review.server import create_review_app, new_token
+
+DEFAULT_PORT = 8090
+
+
+def add_review_command(sub: Any, default_results: Path, default_catalogue: Path) -> None:
+    review_p = sub.add_parser(
+        "review", help="serve the reviewer's page: mark outputs blind, by keyboard, saved at once"
+    )
+    review_p.add_argument("results", nargs="?", type=Path, default=default_results,
+                          help=f"the results file (default: {default_results})")  # fmt: skip
+    review_p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="where to listen (default 127.0.0.1; elsewhere a token is asked)",
+    )
+    review_p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    review_p.add_argument(
+        "--catalogue",
+        type=Path,
+        default=default_catalogue,
+        help=f"published capability scores (default: {default_catalogue})",
+    )
+    review_p.set_defaults(run=review_command)  # fmt: skip
+
+
+def review_command(args: argparse.Namespace) -> int:
+    try:
+        Results.open(args.results).close()  # a missing or foreign file is refused before serving
+        report = reporter(args.catalogue)
+    except (ResultsError, CatalogueError) as exc:
+        print(f"floorgate eval: {exc}", file=sys.stderr)
+        return 2
+    token = new_token(args.host)
+    app = create_review_app(args.results, token=token, report=report)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    suffix = f"/?token={token}" if token else "/"
+    print(f"reviewing {args.results} at http://{host}:{args.port}{suffix} (Ctrl+C to stop)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
