@@ -24,6 +24,13 @@ def add_review_command(sub: Any, default_results: Path, default_catalogue: Path)
     review_p.add_argument("results", nargs="?", type=Path, default=default_results,
                           help=f"the results file (default: {default_results})")  # fmt: skip
     review_p.add_argument(
+        "--results",
+        dest="results_option",
+        metavar="RESULTS",
+        type=Path,
+        help="the results file, as the other eval commands name it",
+    )
+    review_p.add_argument(
         "--host",
         default="127.0.0.1",
         help="where to listen (default 127.0.0.1; elsewhere a token is asked)",
@@ -35,20 +42,21 @@ def add_review_command(sub: Any, default_results: Path, default_catalogue: Path)
         default=default_catalogue,
         help=f"published capability scores (default: {default_catalogue})",
     )
-    review_p.set_defaults(run=review_command)  # fmt: skip
+    review_p.set_defaults(run=review_command)
 
 
 def review_command(args: argparse.Namespace) -> int:
+    path = args.results_option or args.results
     try:
-        Results.open(args.results).close()  # a missing or foreign file is refused before serving
+        Results.open(path).close()  # a missing or foreign file is refused before serving
         report = reporter(args.catalogue)
     except (ResultsError, CatalogueError) as exc:
         print(f"floorgate eval: {exc}", file=sys.stderr)
         return 2
     token = new_token(args.host)
-    app = create_review_app(args.results, token=token, report=report)
+    app = create_review_app(path, token=token, report=report)
     host = f"[{args.host}]" if ":" in args.host else args.host
     suffix = f"/?token={token}" if token else "/"
-    print(f"reviewing {args.results} at http://{host}:{args.port}{suffix} (Ctrl+C to stop)")
+    print(f"reviewing {path} at http://{host}:{args.port}{suffix} (Ctrl+C to stop)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
