@@ -19,7 +19,7 @@ from gateway.eval.results import Results, ResultsError
 from gateway.eval.run import Runner
 from gateway.eval.tickets import TicketsError, load_tickets
 from gateway.policy.loader import PolicyError, PolicyReadError, load_policy
-from gateway.review.command import add_review_command
+from gateway.review.command import add_labels_command, add_review_command
 from gateway.settings import Settings
 
 DEFAULT_RESULTS = Path("eval-results.sqlite")
@@ -85,6 +85,7 @@ def add_eval_commands(commands: Any) -> None:
     _gate_args(gate_p)
     gate_p.set_defaults(run=gate_command)
     add_review_command(sub, DEFAULT_RESULTS, DEFAULT_CATALOGUE)
+    add_labels_command(sub, DEFAULT_RESULTS)
 
 
 def _results_arg(parser: argparse.ArgumentParser) -> None:

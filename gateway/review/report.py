@@ -1,5 +1,6 @@
 """The report page's data: `floorgate eval report`'s own numbers (the same Report, the same cell
-texts), with the values the charts draw, review progress per candidate, and agreement."""
+texts), with the values the charts draw, review progress per candidate, and the text
+detector's precision and recall on the reviewed outputs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gateway.eval.render import CLEAR_NOTE, rows
 from gateway.eval.report import METRICS, Report, build_report
 from gateway.eval.results import Results
 from gateway.eval.stats import Rate
+from gateway.review.labels import scores_json
 
 
 def reporter(catalogue_path: Path | None) -> Callable[[Results], dict[str, Any]]:
@@ -22,7 +24,10 @@ def reporter(catalogue_path: Path | None) -> Callable[[Results], dict[str, Any]]
         if catalogue_path is not None and catalogue_path.exists()
         else Catalogue()
     )
-    return lambda results: report_json(build_report(results, catalogue))
+    return lambda results: {
+        **report_json(build_report(results, catalogue)),
+        "detector": scores_json(results),
+    }
 
 
 def report_json(report: Report) -> dict[str, Any]:

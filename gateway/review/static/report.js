@@ -77,6 +77,13 @@ function render(report, agreement) {
     `${a.first} and ${a.second}: agreed on ${a.agreed} of ${a.n} output(s) both marked, ` +
     `kappa = ${a.kappa === null ? "-" : a.kappa.toFixed(2)}`),
   "no output marked by two reviewers yet");
+  const detector = report.detector || { reviewed: 0, corrected: 0, scores: [] };
+  $("detector-sub").textContent = `${detector.reviewed} reviewed output(s) whose verdict the ` +
+    `text detector made, ${detector.corrected} corrected by a reviewer. Precision: of the ` +
+    "outputs it gave a label, how many had it; recall: of the outputs that had it, how many " +
+    "it found. `floorgate eval labels` exports them for make bench-classify.";
+  table($("detector"), ["", "precision", "recall"],
+        detector.scores.map((s) => [s.label, s.precision, s.recall]));
   sentences($("comparisons"), report.comparisons, "one candidate: nothing to compare");
   sentences($("orders"), report.orders, "");
 }
