@@ -62,7 +62,7 @@ def print_steps(variant: str, steps: Sequence[Step]) -> None:
 def figures(variant: str, shape: Shape) -> list[tuple[str, Figure, bool]]:
     """(label, figure, higher is better)."""
     rows: list[tuple[str, Figure, bool]] = [
-        ("highest sustained rate /s", lambda s: s.rate, True),
+        ("highest sustained rate (>= 99.9 % ok) /s", lambda s: s.rate, True),
         ("in flight at that rate", lambda s: s.in_flight, True),
     ]
     if variant == "stream":
@@ -86,34 +86,43 @@ def _value(figure: Figure, step: Step | None) -> float | None:
     return figure(step) if step is not None else None
 
 
-def bests(steps: Sequence[Step]) -> dict[str, Step | None]:
+def bests(steps: Sequence[Step], strict: bool) -> dict[str, Step | None]:
     base = directs(steps)
     names = [FLOORGATE, *PEERS]
-    return {n: best_step([s for s in steps if s.target == n], base) for n in names}
+    return {n: best_step([s for s in steps if s.target == n], base, strict) for n in names}
+
+
+STRICT_LABEL = "highest rate, >= 99.9 % ok and p99 <= mock's + 5 ms /s"
 
 
 def print_figures(variant: str, steps: Sequence[Step], shape: Shape) -> dict[str, object]:
-    best = bests(steps)
+    """The strict rate, then every figure at the highest rate each target sustained."""
+    strict, capacity = bests(steps, True), bests(steps, False)
     present = [n for n in (FLOORGATE, *PEERS) if any(s.target == n for s in steps)]
+    peers = [p for p in PEERS if p in present]
     out: dict[str, object] = {}
     rows = []
-    for label, figure, higher in figures(variant, shape):
+    lines = [(STRICT_LABEL, (lambda s: s.rate), True, strict)]
+    lines += [
+        (label, figure, higher, capacity) for label, figure, higher in figures(variant, shape)
+    ]
+    for label, figure, higher, best in lines:
         values = {n: _value(figure, best[n]) for n in present}
         row = [label, *(fmt(values[n]) for n in present)]
-        for peer in [p for p in PEERS if p in present]:
+        for peer in peers:
             r = ratio(values[FLOORGATE], values[peer])
             ahead = r is not None and (r >= 1 if higher else r <= 1)
             row.append("—" if r is None else f"{r:.2f}x {'ahead' if ahead else 'behind'}")
         rows.append(row)
         out[label] = values
-    print(f"### Figures, {variant} (each at its highest sustained rate)\n")
-    table(["figure", *present, *(f"vs {p}" for p in PEERS if p in present)], rows)
+    print(f"### Figures, {variant} (below the first row: at the highest rate each sustained)\n")
+    table(["figure", *present, *(f"vs {p}" for p in peers)], rows)
     return out
 
 
 def stream_targets(steps: Sequence[Step], shape: Shape) -> list[Goal]:
-    best, base = bests(steps), directs(steps)
-    ours, litellm = best[FLOORGATE], best["litellm-proxy"]
+    strict, capacity, base = bests(steps, True), bests(steps, False), directs(steps)
+    ours, litellm = capacity[FLOORGATE], capacity["litellm-proxy"]
     top = max(base) if base else None
     at_top = next((s for s in steps if s.target == FLOORGATE and s.rate == top), None)
 
@@ -121,24 +130,31 @@ def stream_targets(steps: Sequence[Step], shape: Shape) -> list[Goal]:
         return step.cpu_us_per_chunk(shape.chunks) if step else None
 
     goodput = ratio(at_top.goodput, base[top].goodput) if at_top and top is not None else None
-    strict = ours is not None and ours.success == 1.0
+    passed = strict[FLOORGATE]
+    in_flight = passed.in_flight if passed and passed.success == 1.0 else 0.0
     ours_rss = ours.rss_kib_per_in_flight() if ours else None
     return [
-        Goal("streams: rate / LiteLLM's", ratio(rate(ours), rate(litellm)), 20, True, "x"),
+        Goal("streams: strict rate / LiteLLM's",
+             ratio(rate(passed), rate(strict["litellm-proxy"])), 20, True, "x"),
+        Goal("streams: sustained rate / LiteLLM's", ratio(rate(ours), rate(litellm)), 20, True,
+             "x"),
         Goal("streams: CPU a chunk / LiteLLM's", ratio(chunk(ours), chunk(litellm)), 0.1, False,
              "x"),
         Goal(f"streams: goodput at {top or 0:g}/s / direct", goodput, 0.9, True, "x"),
-        Goal("streams: in flight (100 % ok, p99 +5 ms)", ours.in_flight if ours and strict else 0.0,
-             2000, True, ""),
+        Goal("streams: in flight, strict, 100 % ok", in_flight, 2000, True, ""),
         Goal("streams: RSS per request in flight", ours_rss, 50, False, " KiB"),
         Goal("streams: event-loop lag p99", ours.probe_p99_ms if ours else None, 5, False, " ms"),
     ]  # fmt: skip
 
 
 def whole_targets(steps: Sequence[Step]) -> list[Goal]:
-    best = bests(steps)
-    ours, pk = best[FLOORGATE], best["portkey"]
-    return [Goal("1.5 s whole: rate / Portkey's", ratio(rate(ours), rate(pk)), 3, True, "x")]
+    strict, capacity = bests(steps, True), bests(steps, False)
+    return [
+        Goal("1.5 s whole: strict rate / Portkey's",
+             ratio(rate(strict[FLOORGATE]), rate(strict["portkey"])), 3, True, "x"),
+        Goal("1.5 s whole: sustained rate / Portkey's",
+             ratio(rate(capacity[FLOORGATE]), rate(capacity["portkey"])), 3, True, "x"),
+    ]  # fmt: skip
 
 
 def rate(step: Step | None) -> float | None:

@@ -43,12 +43,20 @@ def test_a_step_passes_on_success_and_overhead_against_the_same_rung() -> None:
     assert not step("floorgate", 100).passes(None)  # no mock measured: no overhead, no pass
 
 
-def test_the_highest_sustained_rate_is_the_last_before_the_first_failure() -> None:
+def test_the_highest_rate_is_the_last_before_the_first_step_that_falls_short() -> None:
     directs = {r: step(DIRECT, r) for r in (10, 50, 100, 200)}
     steps = [step("g", 10), step("g", 50), step("g", 100, ok=900), step("g", 200)]
     best = best_step(steps, directs)
     assert best is not None and best.rate == 50
     assert best_step([step("g", 10, ok=0)], directs) is None
+
+
+def test_a_rate_is_sustained_on_success_alone() -> None:
+    directs = {r: step(DIRECT, r) for r in (10, 50, 100)}
+    slow = [step("g", 10, p99=2400), step("g", 50, p99=2400), step("g", 100, ok=990)]
+    assert best_step(slow, directs) is None  # 100 ms over the mock's p99 from the start
+    sustained = best_step(slow, directs, strict=False)
+    assert sustained is not None and sustained.rate == 50
 
 
 def test_per_chunk_cpu_and_memory_per_request_in_flight() -> None:
