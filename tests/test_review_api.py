@@ -12,7 +12,7 @@ import pytest
 from gateway.cli import main
 from gateway.eval.results import Results
 from gateway.review.server import create_review_app, new_token
-from tests.eval_support import policy
+from tests.eval_support import policy, tickets_file
 from tests.review_support import NAMES, call, results_file, review_url
 from tests.servers import serve_in_thread
 
@@ -149,3 +149,15 @@ def test_off_loopback_every_path_needs_the_token(results_file: Path) -> None:
         request = urllib.request.Request(f"{url}/api/items", headers={"cookie": cookie})
         with urllib.request.urlopen(request) as response:
             assert response.status == 200
+
+
+def test_repeated_samples_are_items_of_their_own(policy: Path, tmp_path: Path) -> None:
+    db = tmp_path / "repeat.sqlite"
+    tickets = tickets_file(tmp_path, 1)
+    args = ["--tickets", str(tickets), "--candidates", "local-fast,local-careful",
+            "--policies", str(policy), "--results", str(db), "--repeat", "2"]  # fmt: skip
+    assert main(["eval", "run", *args]) == 0
+    with serve_in_thread(create_review_app(db)) as url:
+        found = items(url)
+    assert sorted(str(i["id"]) for i in found) == ["t0/A/1", "t0/A/2", "t0/B/1", "t0/B/2"]
+    assert {i["samples"] for i in found} == {2}

@@ -237,3 +237,20 @@ def test_the_report_page_follows_the_marks(
     )
     assert sorted(report.locator(merge).all_text_contents()) == ["- n=0", "100% [21-100%] n=1"]
     assert_same_as_cli(report, results_file, capsys)
+
+
+def test_one_reviewer_in_two_windows_is_told_not_overwritten(
+    browser: Browser, review_url: str
+) -> None:
+    """The second window marks on what it saw before the first saved: refused, said, and the
+    first window's mark is what both show."""
+    first = open_review(browser, review_url, "alice", "&poll=600000")
+    second = open_review(browser, review_url, "alice", "&poll=600000")
+    press(first, "1")
+    second.keyboard.press("3")
+    wait_until(second, "document.getElementById('status').classList.contains('error')")
+    assert "alice changed this mark in another window" in (second.text_content("#status") or "")
+    chosen = "document.querySelector('#outcome button.chosen')?.dataset.value"
+    wait_until(second, f"{chosen} === 'merged'")
+    _, marks = call(f"{review_url}/api/marks")
+    assert [(m["reviewer"], m["outcome"]) for m in marks["marks"]] == [("alice", "merged")]

@@ -11,6 +11,9 @@ const KEYS = {
   s: ["corrected_verdict", "answer"], 0: ["corrected_verdict", null],
 };
 
+const PARAMS = new URLSearchParams(location.search);
+const POLL_MS = Number(PARAMS.get("poll")) || 2500; // how often other reviewers' marks are read
+
 const state = {
   reviewer: "",
   items: [],
@@ -75,7 +78,10 @@ async function send(id) {
     showStatus(`saved ${new Date(saved.recorded_at * 1000).toLocaleTimeString()}`, "ok");
   } catch (err) {
     showStatus(err.message, "error");
-    if (err.status === 409) await refreshMarks(true);
+    if (err.status === 409) {
+      await refreshMarks(true); // show the mark that was kept
+      renderMarks();
+    }
   }
   renderOthers();
   renderProgress();
@@ -350,12 +356,17 @@ function setReviewer(name) {
 
 async function start() {
   wire();
-  const given = new URLSearchParams(location.search).get("reviewer");
+  const given = PARAMS.get("reviewer");
   const known = given || localStorage.getItem("floorgate-reviewer");
   if (known) setReviewer(known);
   else await askName();
-  const { items } = await api("/api/items");
+  const { items, errors } = await api("/api/items");
   state.items = items;
+  if (errors) {
+    $("errors").hidden = false;
+    $("errors").textContent = `${errors} failed (not shown)`;
+    $("errors").title = "outputs the run could not get from the model; `floorgate eval run` retries them";
+  }
   await refreshMarks(true);
   if (!items.length) { $("empty").hidden = false; return; }
   $("main").hidden = false;
@@ -376,7 +387,7 @@ async function start() {
     } catch (err) {
       showStatus(`cannot reach the review server: ${err.message}`, "error");
     }
-  }, 2500);
+  }, POLL_MS);
 }
 
 start();
