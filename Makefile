@@ -2,7 +2,7 @@
 VENV := .venv/bin
 LOCAL_MODEL := $(VENV)/python scripts/local_model.py
 
-.PHONY: setup services run test lint lock local-model stop-local-model bench bench-vs-litellm bench-classify eval-demo clean
+.PHONY: setup services clients run test lint lock local-model stop-local-model bench bench-vs-litellm bench-classify eval-demo clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,13 +11,17 @@ run: setup
 	@$(LOCAL_MODEL) start
 	exec $(VENV)/floorgate serve
 
-test: services setup lint
+test: services setup clients lint
 	@$(LOCAL_MODEL) start
 	$(VENV)/pytest
 
 # System packages the tests use, and Redis on 127.0.0.1:6379.
 services:
 	@bash scripts/services.sh
+
+# The npm clients the tests drive (the Codex CLI), pinned.
+clients:
+	@bash scripts/clients.sh
 
 lint: setup
 	$(VENV)/ruff check gateway tests bench scripts

@@ -30,7 +30,7 @@ RESPONSES_FIELDS = frozenset(
         "max_output_tokens", "max_tool_calls", "temperature", "top_p", "top_logprobs", "text",
         "reasoning", "store", "previous_response_id", "metadata", "stream", "stream_options",
         "user", "include", "truncation", "prompt_cache_key", "safety_identifier",
-        "service_tier", "background",
+        "service_tier", "background", "client_metadata",
     }
 )  # fmt: skip
 

@@ -133,7 +133,15 @@ def test_malformed_responses_requests_are_refused_by_name(
         ({"input": "x", "frobnicate": 1}, "frobnicate"),
         ({"input": []}, "input"),
         ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id"),
-        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        (
+            {
+                "input": "x",
+                "tools": [{"type": "web_search"}],
+                "tool_choice": {"type": "web_search"},
+            },
+            "tool_choice",
+        ),
+        ({"input": "x", "tools": [{"type": "function"}]}, "tools[0].name"),
         ({"input": [{"role": "user", "content": "x", "headers": {}}]}, "input[0].headers"),
     ]
     for extra, param in cases:

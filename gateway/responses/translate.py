@@ -42,7 +42,7 @@ def to_chat(
     chat["messages"] = [*system, *conversation]
     if request.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = request["max_output_tokens"]
-    tools = [_tool(i, t) for i, t in enumerate(request.get("tools") or ())]
+    tools = [_tool(i, t) for i, t in enumerate(request.get("tools") or ()) if _function(t)]
     if tools:
         chat["tools"] = tools
     if request.get("tool_choice") is not None:
@@ -152,15 +152,18 @@ def _string(path: str, item: dict[str, Any], name: str) -> str:
     return value
 
 
-def _tool(i: int, tool: Any) -> dict[str, Any]:
+def _function(tool: Any) -> bool:
+    """Function tools are translated; the others (hosted ones such as web_search, which
+    only OpenAI runs, and namespaces) are left out: a chat upstream has no way to run them,
+    and clients such as Codex send them with every request. A tool_choice forcing one is a
+    400 (see _tool_choice)."""
+    if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+        raise BadRequest("Invalid 'tools': each tool is an object with a 'type'.", param="tools")
+    return bool(tool["type"] == "function")
+
+
+def _tool(i: int, tool: dict[str, Any]) -> dict[str, Any]:
     path = f"tools[{i}]"
-    if not isinstance(tool, dict) or tool.get("type") != "function":
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        raise BadRequest(
-            f"Unsupported tool type '{str(kind)[:40]}' at '{path}.type': Floorgate translates "
-            "function tools only for this model.",
-            param=f"{path}.type",
-        )
     function = {"name": _string(path, tool, "name")}
     for name in ("description", "parameters", "strict"):
         if tool.get(name) is not None:
@@ -173,6 +176,12 @@ def _tool_choice(choice: Any) -> Any:
         return {"type": "function", "function": {"name": choice.get("name")}}
     if choice in ("auto", "none", "required"):
         return choice
+    if isinstance(choice, dict):
+        raise BadRequest(
+            f"Unsupported 'tool_choice' type '{str(choice.get('type'))[:40]}': Floorgate "
+            "translates function tools only for this model.",
+            param="tool_choice",
+        )
     raise BadRequest(
         "Invalid 'tool_choice': use 'auto', 'none', 'required' or "
         '{"type": "function", "name": "..."}.',
