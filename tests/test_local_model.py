@@ -5,6 +5,7 @@ Not skipped when the model is missing: `make test` must start it, and CI must pr
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,3 +65,35 @@ def test_streaming_yields_the_models_tokens_incrementally(shipped_gateway: opena
     ]
     assert len(pieces) > 1, "tokens arrive as separate chunks"
     assert "".join(pieces).strip()
+
+
+def test_max_completion_tokens_caps_the_real_models_reply(shipped_gateway: openai.OpenAI) -> None:
+    completion = shipped_gateway.chat.completions.create(
+        model="workflow:deploy-pipeline", messages=ASK, max_completion_tokens=5
+    )
+    assert completion.usage is not None and completion.usage.completion_tokens <= 5
+
+
+def test_structured_output_from_the_real_model(shipped_gateway: openai.OpenAI) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    completion = shipped_gateway.chat.completions.create(
+        model="workflow/deploy-pipeline",
+        messages=[{"role": "user", "content": "Is the sky blue? Answer in JSON."}],
+        max_tokens=20,
+        response_format={"type": "json_schema", "json_schema": {"name": "v", "schema": schema}},
+    )
+    assert isinstance(json.loads(completion.choices[0].message.content or ""), dict)
+
+
+def test_a_response_streamed_from_the_real_model(shipped_gateway: openai.OpenAI) -> None:
+    events = list(
+        shipped_gateway.responses.create(
+            model="workflow:deploy-pipeline",
+            input="Name one colour.",
+            max_output_tokens=16,
+            stream=True,
+        )
+    )
+    assert events[-1].type in ("response.completed", "response.incomplete")
+    assert events[-1].response.output_text.strip()
+    assert events[-1].response.usage is not None and events[-1].response.usage.output_tokens > 0
