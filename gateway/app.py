@@ -18,7 +18,7 @@ from gateway import __version__
 from gateway.api import admin, explain, feedback, ops
 from gateway.api.asgi import Receive, Scope, Send
 from gateway.api.boundary import INTERNAL, Boundary
-from gateway.api.openai import RESPONSES_PATH, OpenAIEndpoints
+from gateway.api.openai import MODELS_PATH, RESPONSES_PATH, OpenAIEndpoints
 from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound, error_body
 from gateway.reload import PolicyReloader
 from gateway.runtime import Runtime
@@ -36,11 +36,15 @@ class Floorgate:
         self.runtime = runtime
         self.rest = rest
         endpoints = OpenAIEndpoints(runtime)
-        self.get_response = endpoints.get_response
+        self.by_id: list[tuple[str, Handler]] = [
+            (RESPONSES_PATH, endpoints.get_response),
+            (MODELS_PATH, endpoints.model),
+        ]
         self.hot: dict[tuple[str, str], Handler] = {
             ("POST", "/v1/chat/completions"): endpoints.chat_completions,
             ("POST", "/v1/embeddings"): endpoints.embeddings,
             ("POST", "/v1/responses"): endpoints.responses,
+            ("POST", "/v1/completions"): endpoints.completions,
             ("GET", "/v1/models"): endpoints.models,
         }
         self.allowed = {path: method for method, path in self.hot}
@@ -66,8 +70,10 @@ class Floorgate:
         await self.rest(scope, receive, send)
 
     def _by_prefix(self, path: str) -> Handler | None:
-        if path.startswith(RESPONSES_PATH) and len(path) > len(RESPONSES_PATH):
-            return self.get_response
+        """The GET endpoints whose path ends with an id."""
+        for prefix, handler in self.by_id:
+            if path.startswith(prefix) and len(path) > len(prefix):
+                return handler
         return None
 
 

@@ -34,6 +34,14 @@ RESPONSES_FIELDS = frozenset(
     }
 )  # fmt: skip
 
+COMPLETION_FIELDS = frozenset(
+    {
+        "model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "stream",
+        "stream_options", "user", "seed", "presence_penalty", "frequency_penalty", "logit_bias",
+        "metadata", "echo", "suffix", "logprobs", "best_of",
+    }
+)  # fmt: skip
+
 EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 
 # Only the gateway decides where a call goes and with which credentials.
@@ -71,6 +79,12 @@ def check_chat_body(body: dict[str, Any]) -> None:
 def check_responses_body(body: dict[str, Any]) -> None:
     """As check_chat_body, for a Responses request (its items are checked as translated)."""
     _check_top(body, RESPONSES_FIELDS, "Responses")
+    _check_nested(body)
+
+
+def check_completions_body(body: dict[str, Any]) -> None:
+    """As check_chat_body, for a legacy completions request."""
+    _check_top(body, COMPLETION_FIELDS, "completions")
     _check_nested(body)
 
 

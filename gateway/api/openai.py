@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -12,7 +13,10 @@ from gateway.api.asgi import Headers, Receive, Scope, Send, header, read_body, s
 from gateway.api.boundary import Exchange, exchange
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
+from gateway.completions import TextChunks, plan_completion
+from gateway.completions import from_chat as text_completion
 from gateway.embeddings import plan_embeddings
+from gateway.errors import ModelNotFound
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE
 from gateway.pipeline import Call, plan_chat
@@ -36,6 +40,9 @@ class OpenAIEndpoints:
 
     async def responses(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._exchange(scope, receive, send, self._respond)
+
+    async def completions(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._exchange(scope, receive, send, self._text_complete)
 
     async def _exchange(self, scope: Scope, receive: Receive, send: Send, work: Work) -> None:
         """What the POST endpoints share: the body, and the release of the request's share of
@@ -88,6 +95,29 @@ class OpenAIEndpoints:
                 await turn.keep(events.response)
         else:
             ex.model = await self._complete(call, send, ex.started, turn.render)
+
+    async def _text_complete(
+        self, ex: Exchange, scope: Scope, receive: Receive, send: Send, raw: bytes
+    ) -> None:
+        """POST /v1/completions (legacy), served as a chat completion."""
+        call, model = plan_completion(
+            self.rt,
+            ex.request_id,
+            header(scope, b"authorization"),
+            header(scope, b"x-floorgate-workflow"),
+            raw,
+        )
+        ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
+        ex.ticket = await self.rt.limits.admit(call)
+        if call.stream:
+            chunks = TextChunks(model)
+            ex.model, ex.status = await relay(self.rt, call, receive, send, ex.started, chunks)
+            return
+
+        async def render(completion: dict[str, Any]) -> bytes:
+            return orjson.dumps(text_completion(completion, model))
+
+        ex.model = await self._complete(call, send, ex.started, render)
 
     async def get_response(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /v1/responses/{id}: a stored response, to the key that created it."""
@@ -143,6 +173,24 @@ class OpenAIEndpoints:
         rt.used(call.answered(), call.target, reply.data)
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET /v1/models: what this key may name."""
+        data = self._models(scope)
+        body = orjson.dumps({"object": "list", "data": data})
+        await send_response(send, 200, body, exchange(scope).error_headers())
+
+    async def model(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET /v1/models/{id}: one of them, or 404 model_not_found."""
+        wanted = unquote(scope["path"].removeprefix(MODELS_PATH))
+        found = [m for m in self._models(scope) if m["id"] == wanted]
+        if not found:
+            raise ModelNotFound(
+                f"The model '{wanted[:80]}' does not exist or this key may not use it; "
+                "GET /v1/models lists those it may.",
+                param="model",
+            )
+        await send_response(send, 200, orjson.dumps(found[0]), exchange(scope).error_headers())
+
+    def _models(self, scope: Scope) -> list[dict[str, Any]]:
         caller = self.rt.keys.authenticate(header(scope, b"authorization"))
         policy = self.rt.policies.current
         names = [WORKFLOW_PREFIX + w for w in policy.spec.workflows if caller.may_use(w)]
@@ -151,15 +199,14 @@ class OpenAIEndpoints:
             names += [n for n, t in policy.models.items() if t.spec.serves == "chat"]
         names += policy.embedding_models  # named by every embeddings request
         created = int(time.time())
-        data = [{"id": n, "object": "model", "created": created, "owned_by": "floorgate"}
+        return [{"id": n, "object": "model", "created": created, "owned_by": "floorgate"}
                 for n in names]  # fmt: skip
-        body = orjson.dumps({"object": "list", "data": data})
-        await send_response(send, 200, body, exchange(scope).error_headers())
 
 
 Work = Callable[[Exchange, Scope, Receive, Send, bytes], Awaitable[None]]
 Render = Callable[[dict[str, Any]], Awaitable[bytes]]
 RESPONSES_PATH = "/v1/responses/"
+MODELS_PATH = "/v1/models/"
 
 
 def verdict_headers(verdict: Verdict) -> Headers:
