@@ -158,11 +158,18 @@ class Metrics:
             for said in VERDICT_LABELS:
                 for judged in VERDICT_LABELS:
                     self._child(self.verdict_corrections, said, judged, workflow, model)
-        pairs = [(self.decisions, p) for p in series.decisions]
+        pairs: list[tuple[Counter, tuple[str, ...]]] = [
+            (self.decisions, p) for p in series.decisions
+        ]
         pairs += [(self.fallbacks, p) for p in series.pools]
         pairs += [(self.upstream_errors, (m, k)) for m in series.models for k in FAILURE_KINDS]
+        pairs += [(self.rate_limited_total, p) for p in series.limits]
+        limited = dict.fromkeys(workflow for workflow, _ in series.limits)
+        pairs += [(self.limits_unavailable_total, (workflow,)) for workflow in limited]
         for metric, values in pairs:
             self._child(metric, *values)
+        for workflow, dollars in series.budgets:
+            self.budget_limit.labels(workflow).set(dollars)
 
     def _forget(self, series: DeclaredSeries) -> None:
         names = {"workflow": series.workflows, "route": series.routes, "model": series.models}

@@ -39,6 +39,8 @@ class DeclaredSeries:
     triples: tuple[Triple, ...]  # chat: workflow x reachable route x that route's pool
     decisions: tuple[tuple[str, str], ...]  # (workflow, reachable route)
     pools: tuple[tuple[str, str], ...]  # (route, model)
+    limits: tuple[tuple[str, str], ...] = ()  # (workflow, limit) for each limit it declares
+    budgets: tuple[tuple[str, float], ...] = ()  # (workflow, its spend_per_day in dollars)
 
 
 def declared_series(policy: Policy) -> DeclaredSeries:
@@ -62,4 +64,20 @@ def declared_series(policy: Policy) -> DeclaredSeries:
         triples=tuple(triples),
         decisions=tuple(decisions),
         pools=tuple(pools),
+        limits=tuple(_limits(policy)),
+        budgets=tuple(
+            (name, w.limits.spend_per_day.max)
+            for name, w in spec.workflows.items()
+            if w.limits is not None and w.limits.spend_per_day is not None
+        ),
     )
+
+
+def _limits(policy: Policy) -> dict[tuple[str, str], None]:
+    """Each limit a workflow or one of its keys declares: what a refusal is counted under."""
+    out: dict[tuple[str, str], None] = {}
+    for name, workflow in policy.spec.workflows.items():
+        if workflow.limits is not None:
+            for declared in (workflow.limits, *workflow.limits.keys.values()):
+                out |= {(name, limit): None for limit, _ in declared.declared()}
+    return out

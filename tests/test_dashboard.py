@@ -37,6 +37,8 @@ REQUIRED_PANELS = (
     "Policy reloads",
     "Upstream errors by model and kind",
     "Fallbacks by route and failed model",
+    "Requests refused by limits",
+    "Daily budget used by workflow",
 )
 
 
