@@ -229,10 +229,12 @@ def asks(reply: Reply) -> str:
     found = reply.find(cues.ASK_STRONG, None if question else _lead(prose, ASK_LEAD))
     if found is None and question:
         found = reply.find(cues.ASK_WEAK) or reply.find(cues.ASK_OFFER, _lead(prose, OFFER_LEAD))
-    if found is None and question and len(prose.strip()) <= BARE_QUESTION:
-        guessing = reply.find(cues.HEDGE) or reply.find(cues.DOUBT)
-        if speech_acts.asks_user(prose[last[0] : last[1]]) and guessing is None:
+    if found is None and question and not (reply.find(cues.HEDGE) or reply.find(cues.DOUBT)):
+        if len(prose.strip()) <= BARE_QUESTION and speech_acts.asks_user(prose[slice(*last)]):
             found = cues.Found("bare-question", *last)
+        else:
+            span = speech_acts.questionnaire(prose)
+            found = cues.Found("questions", *span) if span else None
     return reply.quote(found)
 
 

@@ -42,6 +42,7 @@ DECLINE: tuple[Cue, ...] = (
         "decline",
         r"decline (?:to|this|that|your|the)\b",
         r"refuse (?:to|this|that|your|the)\b",
+        r"decline[.!]",
         before=r"\bi(?:'d|'ll| must| have to| need to| will| would| respectfully| politely)* ",
     ),
     cue(
@@ -83,6 +84,13 @@ DECLINE: tuple[Cue, ...] = (
         "against-my",
         r"against my (?:programming|guidelines|policies|policy|principles|ethical|values)\b",
         r"my (?:programming|guidelines|policies) (?:prevents?|prohibits?|does not allow) me\b",
+        r"violates? (?:my|our|openai's|anthropic's|the content|the usage) (?:\w+ )?(?:policy"
+        r"|policies|guidelines)\b",
+    ),
+    cue(
+        "rather-not",
+        r"rather not (?:help|assist|provide|write|create|engage|discuss|get into|go into)\b",
+        before=r"\bi(?:'d| would) ",
     ),
 )
 

@@ -105,6 +105,21 @@ def questions_to_user(prose: str, *, anywhere: bool) -> Iterator[tuple[int, int]
             yield span
 
 
+def questionnaire(prose: str) -> tuple[int, int] | None:
+    """The first of two or more questions put to the user that make up at least half of the
+    prose and end it ("Should an empty list raise? Are duplicates kept?"): a reply that asks
+    instead of answering, whatever its words."""
+    if prose.count("?") < 2:
+        return None
+    spans = list(sentences(prose))
+    asked = [s for s in spans if is_question(prose, s)]
+    if len(asked) < 2 or 2 * len(asked) < len(spans) or not is_question(prose, spans[-1]):
+        return None
+    if not all(asks_user(prose[s[0] : s[1]]) for s in asked):
+        return None
+    return asked[0]
+
+
 def on_claim(prose: str, at: int) -> bool:
     """Whether a hedge at `at` qualifies the reply's claim: not inside a relative clause
     ("Paris, which is probably ...") or advice to the user ("you might need sudo")."""

@@ -99,6 +99,36 @@ def test_a_bare_question_asks(question: str) -> None:
     assert label(f"```text\n{question}\n```") == ("abstain", "clarification")
 
 
+QUESTIONS = (
+    "What should happen with an empty list?",
+    "Should duplicates be kept or dropped?",
+    "Is the input always sorted, or must the function sort it first?",
+    "Which Python versions does it need to support?",
+)
+PREAMBLES = ("", "Before writing this, a few questions about the requirement.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " ".join([p, *qs]).strip()
+        for p in PREAMBLES
+        for qs in (QUESTIONS[:2], QUESTIONS[1:], QUESTIONS, QUESTIONS[::-1] * 2)
+    ],
+)
+def test_a_reply_of_questions_asks(text: str) -> None:
+    assert label(text) == ("abstain", "clarification")
+
+
+def test_questions_answered_in_the_reply_are_an_answer() -> None:
+    text = (
+        "Why is the cache cold after a deploy? Because every pod starts empty and the first "
+        "requests fill it. How do you avoid it? Warm it at startup from the last snapshot, "
+        "which takes about two seconds for a million keys and keeps the p99 flat."
+    )
+    assert label(text) == ("answer", None)
+
+
 @pytest.mark.parametrize("guess", ["Could it be 1844?", "Was it Martin?", "Maybe the cache?"])
 def test_a_guess_phrased_as_a_question_is_not_a_clarification(guess: str) -> None:
     assert label(guess)[0] != "abstain"
@@ -151,6 +181,9 @@ REFUSALS = (
     "I won't be drafting that message.",
     "I cannot translate this document.",
     "I'm not going to impersonate your manager.",
+    "I must decline.",
+    "This request violates our usage policies.",
+    "I'd rather not help with that.",
 )
 
 
