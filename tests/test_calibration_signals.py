@@ -86,3 +86,28 @@ def test_refusal_field_and_content_filter_are_abstentions(
         counted(registry, "floorgate_abstentions_total", before + 1, **labels, **extra)
         == before + 1
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "source"),
+    [
+        ("route/refuses", "anything", "refusal"),
+        ("route/filtered", "anything", "content_filter"),
+        ("workflow/bulk-summarization", DECLINE, "text"),
+        ("workflow/bulk-summarization", PLAIN, "none"),
+    ],
+)
+def test_a_whole_response_names_the_source_of_its_verdict(
+    client: openai.OpenAI, model: str, text: str, source: str
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(model=model, messages=ask(text))  # type: ignore[call-overload]
+    assert raw.headers["x-floorgate-verdict-source"] == source
+
+
+def test_a_stream_names_no_verdict_source_it_cannot_know_yet(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.with_raw_response.create(  # type: ignore[call-overload]
+        model="workflow/bulk-summarization", messages=ask(DECLINE), stream=True
+    )
+    assert "x-floorgate-verdict-source" not in stream.headers
+    for _ in stream.parse():
+        pass
