@@ -1,10 +1,12 @@
 """The LLM-shaped benchmark's figures, from its steps: one target, one rate, one variant each.
 
-A step is sustained when at least 99.9 % of its requests succeeded; it passes when, besides,
-its p99 latency is at most 5 ms above the mock's own p99 at the same rate, measured in the same
-rung. A target's highest rate is the last it sustained (or passed) before its first step that
-was not; the ladder goes on while a target sustains its rate, so that a machine too noisy for
-the 5 ms rule still yields comparable capacities.
+A step passes when at least 99.9 % of its requests succeeded and its p99 latency is at most
+5 ms above the mock's own p99 at the same rate, measured in the same rung; it is sustained under
+the same rule with 1 s for 5 ms: the target kept up, though not within the strict bound (on a
+shared machine the mock's own p99 moves by tens of milliseconds from rung to rung, while a
+target that falls behind an open loop gains seconds). A target's highest rate is the last it
+passed (or sustained) before its first step that did not; the ladder goes on while a target
+sustains its rate.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 MIN_SUCCESS = 0.999
 MAX_OVERHEAD_P99_MS = 5.0
+SUSTAINED_OVERHEAD_P99_MS = 1000.0
 DIRECT = "direct"
 
 
@@ -61,17 +64,16 @@ class Step:
             return None
         return self.latency_p99_ms - direct.latency_p99_ms
 
-    @property
-    def sustained(self) -> bool:
-        return self.success >= MIN_SUCCESS
-
-    def passes(self, direct: Step | None) -> bool:
-        if not self.sustained:
+    def passes(self, direct: Step | None, limit_ms: float = MAX_OVERHEAD_P99_MS) -> bool:
+        if self.success < MIN_SUCCESS:
             return False
         if self.target == DIRECT:
             return True
         overhead = self.overhead_p99_ms(direct)
-        return overhead is not None and overhead <= MAX_OVERHEAD_P99_MS
+        return overhead is not None and overhead <= limit_ms
+
+    def sustained(self, direct: Step | None) -> bool:
+        return self.passes(direct, SUSTAINED_OVERHEAD_P99_MS)
 
     def cpu_us_per_chunk(self, chunks: int) -> float | None:
         return self.server_cpu_s * 1e6 / (self.ok * chunks) if self.ok else None
@@ -100,8 +102,9 @@ def best_step(
     """The step at the highest rate passed (or, not `strict`, sustained) before the first that
     was not."""
     best = None
+    limit = MAX_OVERHEAD_P99_MS if strict else SUSTAINED_OVERHEAD_P99_MS
     for step in sorted(steps, key=lambda s: s.rate):
-        if not (step.passes(directs.get(step.rate)) if strict else step.sustained):
+        if not step.passes(directs.get(step.rate), limit):
             break
         best = step
     return best

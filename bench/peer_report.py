@@ -48,7 +48,7 @@ def print_steps(variant: str, steps: Sequence[Step]) -> None:
             fmt(s.server_cpu_s),
             fmt(s.probe_p99_ms),
             f"{s.generator_cpu_pct:.0f} % / {fmt(s.generator_late_p99_ms)}",
-            "pass" if s.passes(base.get(s.rate)) else "fail",
+            verdict(s, base.get(s.rate)),
             ", ".join(f"{k}: {v}" for k, v in s.failures.items()),
         ]
         for s in steps
@@ -59,10 +59,16 @@ def print_steps(variant: str, steps: Sequence[Step]) -> None:
     table(header, rows)
 
 
+def verdict(step: Step, direct: Step | None) -> str:
+    if step.passes(direct):
+        return "pass"
+    return "sustained" if step.sustained(direct) else "fail"
+
+
 def figures(variant: str, shape: Shape) -> list[tuple[str, Figure, bool]]:
     """(label, figure, higher is better)."""
     rows: list[tuple[str, Figure, bool]] = [
-        ("highest sustained rate (>= 99.9 % ok) /s", lambda s: s.rate, True),
+        ("highest sustained rate (p99 <= mock's + 1 s) /s", lambda s: s.rate, True),
         ("in flight at that rate", lambda s: s.in_flight, True),
     ]
     if variant == "stream":
@@ -92,7 +98,7 @@ def bests(steps: Sequence[Step], strict: bool) -> dict[str, Step | None]:
     return {n: best_step([s for s in steps if s.target == n], base, strict) for n in names}
 
 
-STRICT_LABEL = "highest rate, >= 99.9 % ok and p99 <= mock's + 5 ms /s"
+STRICT_LABEL = "highest rate, >= 99.9 % ok, p99 <= mock's + 5 ms /s"
 
 
 def print_figures(variant: str, steps: Sequence[Step], shape: Shape) -> dict[str, object]:
@@ -169,12 +175,12 @@ def print_all(
         print_steps(variant, ladder)
         summary[variant] = print_figures(variant, ladder, shape)
     goals = stream_targets(steps.get("stream", []), shape) + whole_targets(steps.get("whole", []))
-    goals += [
-        Goal("RSS after this load", rss_after, 120, False, " MiB"),
-        Goal("in-memory ledger, a record", ledger_bytes, 150, False, " B"),
-    ]
+    goals.append(Goal("in-memory ledger, a record", ledger_bytes, 150, False, " B"))
     print("### Targets\n")
     table(["target", "value", "goal", "result"], [g.row() for g in goals])
+    print(f"Floorgate's RSS after the whole ladder: {rss_after:.0f} MiB (the 120 MiB goal is for"
+          " the standard load: `make bench`)\n")  # fmt: skip
+    summary["rss_after_mib"] = rss_after
     summary["targets"] = {g.label: {"value": g.value, "verdict": g.verdict()} for g in goals}
     summary["steps"] = {v: [s.__dict__ for s in ladder] for v, ladder in steps.items()}
     print(json.dumps(summary, default=str))
