@@ -55,7 +55,8 @@ def test_admission_required_refuses_then_admits_what_passed_the_gate(
     out = capsys.readouterr().out
     assert "local-careful: FAIL" in out and "local-careful+contract: PASS" in out
     assert "escape rate 38% [18-64%] n=13: the rate <= 0.05? FAIL" in out
-    assert "not admissible here: route 'calibration-first' has the calibration contract on" in out
+    assert "not admissible here: route 'calibration-first' runs the calibration contract" in out
+    assert "this was without it" in out
     assert "escape rate 0% [0-28%] n=10: the rate <= 0.05? pass; its interval crosses 0.05" in out
     assert "merge rate 50% [30-70%] n=20: the rate >= 0.4? pass" in out
     admissions = orjson.loads(admissions_path(policy).read_bytes())["admissions"]

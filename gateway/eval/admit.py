@@ -31,9 +31,8 @@ def gate_report(policy_path: Path, route: str, report: Report, decide: Decide) -
               f"gated routes: {known}", file=sys.stderr)  # fmt: skip
         return 2
     standings = judge(policy, route, report, decide)
-    print(
-        f"gate of route {route} (policy {policy.name} {policy.version}, decided on the {decide}):"
-    )
+    on = "each rate's whole 95 % interval" if decide == "interval" else "each rate itself"
+    print(f"gate of route {route} (policy {policy.name} {policy.version}), decided on {on}:")
     for s in standings:
         print(f"  {s.candidate}: {'PASS' if s.passed else 'FAIL'}")
         if s.problem:

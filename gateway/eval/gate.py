@@ -81,8 +81,9 @@ def judge(policy: Policy, route: str, report: Report, decide: Decide) -> list[St
         if n.model not in policy.spec.models:
             problem = f"the policy declares no model '{n.model}'"
         elif n.contract != contract_on(definition):
-            state = "on" if contract_on(definition) else "off"
-            problem = f"route '{route}' has the calibration contract {state}; this candidate not"
+            runs = "runs" if contract_on(definition) else "does not run"
+            was = "with" if n.contract else "without"
+            problem = f"route '{route}' {runs} the calibration contract; this was {was} it"
         checks = tuple(_check(n, *limit, decide) for limit in limits(gate))
         out.append(Standing(n.candidate, checks, problem))
     return out
