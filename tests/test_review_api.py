@@ -3,7 +3,9 @@ two reviewers kept apart, a stale save refused, bad input named, and the token o
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -161,3 +163,24 @@ def test_repeated_samples_are_items_of_their_own(policy: Path, tmp_path: Path) -
         found = items(url)
     assert sorted(str(i["id"]) for i in found) == ["t0/A/1", "t0/A/2", "t0/B/1", "t0/B/2"]
     assert {i["samples"] for i in found} == {2}
+
+
+def test_on_loopback_another_site_cannot_read_or_mark(review_url: str) -> None:
+    """A page elsewhere reaching the server through a name rebound to 127.0.0.1, or posting
+    a form to it, is refused."""
+    rebound = urllib.request.Request(f"{review_url}/api/items", headers={"host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rebound, timeout=10)
+    assert refused.value.code == 403
+    item = items(review_url)[0]
+    body = json.dumps({"output": item["id"], "reviewer": "eve", "outcome": "merged"}).encode()
+    for headers in (
+        {"content-type": "text/plain"},
+        {"content-type": "application/json", "origin": "http://evil.example"},
+    ):
+        form = urllib.request.Request(f"{review_url}/api/marks", body, headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(form, timeout=10)
+        assert refused.value.code == 403
+        assert "JSON, same origin" in json.loads(refused.value.read())["error"]["message"]
+    assert call(f"{review_url}/api/marks")[1]["marks"] == []

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.asgi import Receive, Scope, Send, header, send_response
-from gateway.errors import GatewayError, Unauthorized, error_body
+from gateway.errors import GatewayError, PermissionDenied, Unauthorized, error_body
 from gateway.eval.results import Results
 from gateway.review.desk import ReviewDesk
 from gateway.review.markdown import code_css
@@ -141,11 +141,9 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = self._given(scope)
-        if self.token is not None and not secrets.compare_digest(given or "", self.token):
-            err = Unauthorized("open the review page with the URL `floorgate eval review` "
-                               "printed: it carries the token")  # fmt: skip
-            await send_response(send, 401, error_body(err), _HEADERS)
+        refused = self._refusal(scope)
+        if refused is not None:
+            await send_response(send, refused.status, error_body(refused), _HEADERS)
             return
 
         async def send_secured(message: Any) -> None:
@@ -158,6 +156,29 @@ class Guard:
 
         await self.app(scope, receive, send_secured)
 
+    def _refusal(self, scope: Scope) -> GatewayError | None:
+        """Why this request may not in, or None. Without a token the server is loopback's
+        alone: a page elsewhere could still reach it through a name it rebinds to 127.0.0.1
+        (so the Host must be a loopback name) or post a form to it (so a mark must be JSON,
+        which no cross-site form sends, from this origin)."""
+        if self.token is not None:
+            if secrets.compare_digest(self._given(scope) or "", self.token):
+                return None
+            return Unauthorized("open the review page with the URL `floorgate eval review` "
+                                "printed: it carries the token")  # fmt: skip
+        host = header(scope, b"host") or ""
+        if _hostname(host) not in LOOPBACK:
+            return PermissionDenied(
+                f"the review server answers only to a loopback name, not '{host}'; bind it "
+                "with --host to serve others"
+            )
+        if scope["method"] == "POST":
+            kind = (header(scope, b"content-type") or "").split(";")[0].strip()
+            origin = header(scope, b"origin")
+            if kind != "application/json" or origin not in (None, f"http://{host}"):
+                return PermissionDenied("marks come from the review page: JSON, same origin")
+        return None
+
     def _given(self, scope: Scope) -> str | None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if "token" in query:
@@ -167,6 +188,13 @@ class Guard:
             if name == COOKIE:
                 return value
         return None
+
+
+def _hostname(host: str) -> str:
+    """`127.0.0.1:8090` -> `127.0.0.1`, `[::1]:8090` -> `::1`."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 _HEADERS = [
