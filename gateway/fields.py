@@ -116,15 +116,48 @@ def _steering(path: str) -> BadRequest:
     )
 
 
+# Deeper than this is no chat request (orjson will not even write JSON past 255 levels).
+MAX_DEPTH = 128
+_CONTAINERS = frozenset((dict, list))
+# One container on the walk: (parent, key or index, value, depth, inside a JSON Schema).
+_Node = tuple[Any, str | int, Any, int, bool]
+
+
 def _check_nested(root: dict[str, Any]) -> None:
-    stack: list[tuple[str, Any]] = [(key, value) for key, value in root.items()]
+    """Walk every container below the top: steering keys and depth. Paths are built only for
+    an error, and a list of scalars is skipped in C (`set(map(type, ...))`): a 4M-element list
+    must not hold the event loop for seconds."""
+    stack: list[_Node] = [
+        (None, key, value, 1, key in _SCHEMA_KEYS)
+        for key, value in root.items()
+        if type(value) in _CONTAINERS
+    ]
     while stack:
-        path, value = stack.pop()
-        if isinstance(value, dict):
+        node = stack.pop()
+        _, _, value, depth, schema = node
+        if depth > MAX_DEPTH:
+            where = _path(node)
+            raise BadRequest(
+                f"'{where}' nests JSON deeper than {MAX_DEPTH} levels; flatten it.", param=where
+            )
+        if type(value) is dict:
             for key, sub in value.items():
-                if key in STEERING_FIELDS:
-                    raise _steering(f"{path}.{key}")
-                if key not in _SCHEMA_KEYS:
-                    stack.append((f"{path}.{key}", sub))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+                if not schema and key in STEERING_FIELDS:
+                    raise _steering(f"{_path(node)}.{key}")
+                if type(sub) in _CONTAINERS:
+                    stack.append((node, key, sub, depth + 1, schema or key in _SCHEMA_KEYS))
+        elif not _CONTAINERS.isdisjoint(set(map(type, value))):
+            stack.extend(
+                (node, i, item, depth + 1, schema)
+                for i, item in enumerate(value)
+                if type(item) in _CONTAINERS
+            )
+
+
+def _path(node: _Node | None) -> str:
+    parts: list[str] = []
+    while node is not None:
+        key = node[1]
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+        node = node[0]
+    return "".join(reversed(parts)).lstrip(".")

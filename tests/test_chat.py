@@ -280,3 +280,51 @@ def test_optional_fields_may_be_null_and_assistant_turns_may_carry_only_tool_cal
         extra_body={"temperature": None, "stop": None, "tools": None, "seed": 7},
     )
     assert completion.choices[0].message.content == "fake answer"
+
+
+def nested(depth: int, leaf: object = 1) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"metadata": {"deep": nested(150)}}, "metadata.deep"),
+        ({"stream_options": nested(300)}, "stream_options"),
+    ],
+    ids=["metadata", "beyond-orjson"],
+)
+def test_json_nested_too_deep_is_a_400_naming_the_field(
+    client: openai.OpenAI, extra: dict[str, object], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="workflow/deploy-pipeline", messages=USER, extra_body=extra
+        )
+    assert "deeper than 128 levels" in info.value.message
+    assert isinstance(info.value.body, dict)
+    assert str(info.value.body.get("param")).startswith(param)
+
+
+def test_a_deep_tool_schema_is_a_400_too(client: openai.OpenAI) -> None:
+    schema = {"type": "object", "properties": {"x": nested(300, {"type": "string"})}}
+    tool = {"type": "function", "function": {"name": "deep", "parameters": schema}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="route/tool",
+            messages=USER,
+            tools=[tool],  # type: ignore[list-item]
+        )
+    assert str(info.value.body.get("param")).startswith("tools[0].function.parameters")  # type: ignore[union-attr]
+
+
+def test_steering_fields_deep_in_lists_are_still_found(client: openai.OpenAI) -> None:
+    metadata = {"rows": [0] * 10_000 + [[{"ok": 1}, {"base_url": "http://attacker.example"}]]}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="workflow/deploy-pipeline", messages=USER, extra_body={"metadata": metadata}
+        )
+    assert info.value.body.get("param") == "metadata.rows[10000][1].base_url"  # type: ignore[union-attr]
