@@ -18,6 +18,7 @@ the request's `model`:
   llamatools                a tool call streamed as llama-cpp-python does: id and name
                             repeated in every delta; never a usage chunk
   nousage                   like ok, but never a usage chunk, even when asked
+  retryafter:<value>        429 with that Retry-After header (inf, 0.4, ...)
   inband_error              a 200 stream whose second event is an error event echoing the
                             request's bearer key (as some providers do)
 
@@ -232,8 +233,8 @@ class FakeUpstream:
             seen = self.counters[body["model"]] = self.counters.get(body["model"], 0) + 1
             behaviour = "status" if seen <= int(arg) else "ok"
             arg = "500"
-        if behaviour == "status":
-            return _error(int(arg))
+        if behaviour in ("status", "retryafter"):
+            return _error(int(arg)) if behaviour == "status" else _error(429, retry_after=arg)
         if behaviour in ERRORS:
             status, error = ERRORS[behaviour]
             return web.json_response({"error": error}, status=status)
@@ -322,14 +323,14 @@ class FakeUpstream:
             self._thread.join(10)
 
 
-def _error(status: int) -> web.Response:
+def _error(status: int, retry_after: str = "1") -> web.Response:
     error = {
         "message": f"fake upstream error {status}",
         "type": "server_error",
         "param": None,
         "code": None,
     }
-    headers = {"retry-after": "1"} if status == 429 else {}
+    headers = {"retry-after": retry_after} if status == 429 else {}
     return web.Response(
         status=status,
         body=orjson.dumps({"error": error}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -102,8 +103,16 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
+MAX_RETRY_AFTER_S = 3600.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds; an HTTP date is ignored), within
+    [0, MAX_RETRY_AFTER_S]; `inf`, `nan` and garbage count as absent."""
     try:
-        return max(0.0, float(value)) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S)

@@ -6,6 +6,7 @@ Both paths (direct and litellm) go through here, so clients see the same behavio
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
@@ -131,7 +132,8 @@ def gateway_error(err: UpstreamError, name: str) -> GatewayError:
             param=err.param,
         )
     if err.kind == "status" and err.status == 429:
-        headers = {"retry-after": str(int(err.retry_after or 1))}
+        # Whole seconds, rounded up: a client told 0 would come straight back.
+        headers = {"retry-after": str(max(1, math.ceil(err.retry_after or 1)))}
         return RateLimited(f"Model '{name}' is rate limited: {err.message}", headers=headers)
     if err.kind == "timeout":
         return UpstreamTimeout(f"Model '{name}' did not answer in time.")

@@ -20,7 +20,7 @@ import litellm
 import orjson
 
 from gateway.policy.compiled import ModelTarget
-from gateway.upstream.base import Reply, UpstreamError, redact
+from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact
 
 litellm.suppress_debug_info = True
 litellm.drop_params = False
@@ -102,6 +102,6 @@ def _translate(exc: Exception, target: ModelTarget) -> UpstreamError:
             "status",
             message,
             status=status,
-            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+            retry_after=parse_retry_after(str(retry_after)) if retry_after is not None else None,
         )
     return UpstreamError("protocol", f"upstream answer could not be read: {message}")
