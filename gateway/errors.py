@@ -7,6 +7,7 @@ GatewayError
  ├── NotFound              404 invalid_request_error
  │    └── ModelNotFound    404 model_not_found
  ├── MethodNotAllowed      405 invalid_request_error (with Allow)
+ ├── RequestTimeout        408 invalid_request_error (a client too slow to send its body)
  ├── PayloadTooLarge       413 invalid_request_error
  ├── Unprocessable         422 invalid_request_error (well-formed JSON, invalid values)
  │    └── PolicyRejected   422 policy_rejected (a reload found the policy unsound)
@@ -74,6 +75,12 @@ class MethodNotAllowed(GatewayError):
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+
+
+class RequestTimeout(GatewayError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
 
 
 class PayloadTooLarge(GatewayError):

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = None
     redis_url: SecretStr | None = None
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # A client slower than this to send its request body gets a 408 and is let go.
+    client_body_timeout_s: float = Field(default=30.0, gt=0)
     # An upstream response past these is refused instead of held in memory: its status line
     # and headers, and a body read whole (a streamed body is relayed, never held).
     upstream_max_header_bytes: int = Field(default=64 * 1024, gt=0)
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
             name = f"FLOORGATE_{(info.field_name or '').upper()}"
             raise ValueError(f"{name} is set but empty: unset it, or set it to a real key")
         return value
+
+    @property
+    def body_limits(self) -> tuple[int, float]:
+        """What read_body takes: the largest body, and how long it may take to arrive."""
+        return self.max_body_bytes, self.client_body_timeout_s
 
     @property
     def binds_loopback_only(self) -> bool:

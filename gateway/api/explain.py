@@ -22,7 +22,7 @@ router = APIRouter()
 @router.post("/v1/route/explain")
 async def explain_route(request: Request, rt: RuntimeDep) -> JSONResponse:
     caller = rt.keys.authenticate(request.headers.get("authorization"))
-    body = parse_json(await read_body(request.receive, rt.settings.max_body_bytes))
+    body = parse_json(await read_body(request.scope, request.receive, *rt.settings.body_limits))
     policy = rt.policies.current  # one reference, as a real request takes it
     identity = identify(policy, caller, request.headers.get("x-floorgate-workflow"), body)
     explanation = explain_identity(policy, identity, rt.health, rt.gates)

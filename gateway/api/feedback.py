@@ -27,7 +27,7 @@ STATUS = {"recorded": 200, "duplicate": 200, "not_found": 404, "invalid": 422}
 @router.post("/v1/feedback")
 async def feedback(request: Request, rt: RuntimeDep) -> JSONResponse:
     caller = rt.keys.authenticate(request.headers.get("authorization"))
-    body = parse_json(await read_body(request.receive, rt.settings.max_body_bytes))
+    body = parse_json(await read_body(request.scope, request.receive, *rt.settings.body_limits))
     desk = FeedbackDesk(rt)
     [result] = await desk.submit(caller, [desk.parse(body)])
     if result.error is not None:
@@ -38,7 +38,7 @@ async def feedback(request: Request, rt: RuntimeDep) -> JSONResponse:
 @router.post("/v1/feedback/batch")
 async def feedback_batch(request: Request, rt: RuntimeDep) -> JSONResponse:
     caller = rt.keys.authenticate(request.headers.get("authorization"))
-    body = parse_json(await read_body(request.receive, rt.settings.max_body_bytes))
+    body = parse_json(await read_body(request.scope, request.receive, *rt.settings.body_limits))
     raw_items = body.get("items")
     if not isinstance(raw_items, list) or not 0 < len(raw_items) <= MAX_BATCH:
         rt.metrics.unattributed("invalid")

@@ -48,8 +48,10 @@ class OpenAIEndpoints:
         """What the POST endpoints share: the body, and the release of the request's share of
         its limits (errors, ids and metrics are the boundary's, gateway/api/boundary.py)."""
         ex = exchange(scope)
+        # The key first: a caller without one must not make the gateway hold its body.
+        self.rt.keys.authenticate(header(scope, b"authorization"))
         try:
-            raw = await read_body(receive, self.rt.settings.max_body_bytes)
+            raw = await read_body(scope, receive, *self.rt.settings.body_limits)
             await work(ex, scope, receive, send, raw)
         finally:
             if ex.ticket is not None:

@@ -1,0 +1,68 @@
+"""Clients that could exhaust the gateway without a key: it authenticates from the headers
+before reading a byte of the body, refuses an oversized declared body before reading it, and
+lets a client too slow to send its body go with a 408."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gateway.app import Floorgate, create_app
+from gateway.settings import Settings
+from tests.conftest import count, counted
+from tests.servers import serve_in_thread
+
+
+@pytest.fixture(scope="module")
+def impatient(policy_path: Path) -> Iterator[tuple[str, Floorgate]]:
+    settings = Settings(
+        policies=policy_path, api_keys="key-any=*", client_body_timeout_s=0.5, _env_file=None
+    )  # type: ignore[call-arg]
+    app = create_app(settings, CollectorRegistry())
+    with serve_in_thread(app) as url:
+        yield url, app
+
+
+def head_only(url: str, headers: str, body: bytes = b"") -> int:
+    """Send a request's head (and maybe part of its body); the status of the answer, which
+    must come within 5 s without the rest of the body."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n{headers}\r\n"
+        sock.sendall(head.encode() + body)
+        answer = b""
+        while b"\r\n" not in answer:
+            piece = sock.recv(4096)
+            if not piece:
+                break
+            answer += piece
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_no_key_is_refused_before_the_body_is_read(impatient: tuple[str, Floorgate]) -> None:
+    url, _ = impatient
+    assert head_only(url, "content-type: application/json\r\ncontent-length: 8000000\r\n") == 401
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(
+    impatient: tuple[str, Floorgate],
+) -> None:
+    url, _ = impatient
+    headers = "authorization: Bearer key-any\r\ncontent-length: 9000000\r\n"
+    assert head_only(url, headers) == 413
+
+
+def test_a_client_too_slow_to_send_its_body_gets_a_408(impatient: tuple[str, Floorgate]) -> None:
+    url, app = impatient
+    registry = app.runtime.metrics.registry
+    labels = {"workflow": "unknown", "route": "none", "model": "none", "stream": "false"}
+    before = count(registry, "floorgate_requests_total", **labels, code="408")
+    headers = "authorization: Bearer key-any\r\ncontent-length: 100\r\n"
+    assert head_only(url, headers, b'{"model": ') == 408
+    assert counted(registry, "floorgate_requests_total", before + 1, **labels, code="408")
+    assert count(registry, "floorgate_in_flight_requests") == 0
