@@ -21,6 +21,8 @@ the request's `model`:
   retryafter:<value>        429 with that Retry-After header (inf, 0.4, ...)
   inband_error              a 200 stream whose second event is an error event echoing the
                             request's bearer key (as some providers do)
+  echokey                   401 whose message echoes the key: in part, and base64 as in a
+                            Basic authorization header
 
 A request field `fake_framing` (a model's `params`) frames the stream's events with `crlf`
 (as sse-starlette does), `cr`, or `nospace` (`data:{...}`, valid SSE) instead of LF;
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import os
 import signal
@@ -246,8 +249,8 @@ class FakeUpstream:
             behaviour = "tool"
         if behaviour in CUT_AFTER:
             return await _cut(request, body, CUT_AFTER[behaviour])
-        if behaviour == "inband_error":
-            return await _inband_error(request, body)
+        if behaviour in ("inband_error", "echokey"):
+            return await _echo_key(request, body, behaviour)
         if body.get("stream"):
             return await _stream(request, chunks(behaviour, body), body)
         return web.Response(
@@ -361,8 +364,14 @@ async def _stream(
     return response
 
 
-async def _inband_error(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+async def _echo_key(
+    request: web.Request, body: dict[str, Any], behaviour: str
+) -> web.StreamResponse:
     key = request.headers.get("authorization", "").removeprefix("Bearer ")
+    if behaviour == "echokey":
+        basic = base64.b64encode(f"user:{key}".encode()).decode()
+        message = f"Key {key[3:15]}... refused (Authorization: Basic {basic})"
+        return web.json_response({"error": {"message": message, "type": "auth"}}, status=401)
     error = {"error": {"message": f"Incorrect API key provided: {key}", "type": "auth_error"}}
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import math
 import re
 from collections.abc import AsyncIterator
@@ -23,14 +25,36 @@ _PATH = re.compile(r"(?<![\w:/.\-])(?:/[\w.@+\-]+){2,}/?|\b[A-Za-z]:\\[^\s'\"]+"
 _RELAYED = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,80}$")
 
 
+# A run of this many characters of the key (or of its base64) is the key, partly echoed.
+KEY_FRAGMENT = 8
+
+
 def redact(text: str, secret: str | None = None) -> str:
-    """An upstream message made fit for a client or a log: nothing key-shaped, no traceback,
+    """An upstream message made fit for a client or a log: nothing key-shaped, no piece of
+    the key (plain or base64, as an echoed Basic or Bearer header carries it), no traceback,
     no file path of the upstream's machine."""
     if secret:
-        text = text.replace(secret, "[redacted]")
+        for fragment in _fragments(secret):
+            text = text.replace(fragment, "[redacted]")
     text = _FRAME.sub("", _TRACEBACK_HEAD.sub("", text))
     text = _PATH.sub("[path]", _KEY_LIKE.sub("[redacted]", text))
     return " ".join(text.split())[:500]
+
+
+@functools.lru_cache(maxsize=64)
+def _fragments(secret: str) -> tuple[str, ...]:
+    """Every KEY_FRAGMENT-long run of the key and of its base64 forms, longest forms first.
+    Base64 is taken at the three alignments a prefix (`user:`) can give it, without the edges
+    that prefix and padding change."""
+    forms = [secret]
+    raw = secret.encode()
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            core = encode(b"\0" * shift + raw).decode()
+            forms.append(core[(shift * 4 + 2) // 3 + 1 : -4])
+    runs = {f[i : i + KEY_FRAGMENT] for f in forms for i in range(len(f) - KEY_FRAGMENT + 1)}
+    return (*sorted((f for f in forms if len(f) >= KEY_FRAGMENT), key=len, reverse=True),
+            *sorted(runs))  # fmt: skip
 
 
 def relayed(error: object) -> dict[str, str | None]:
