@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.api.asgi import Receive, Send
+from gateway.api.asgi import Send
+from gateway.api.boundary import Exchange
 from gateway.chat_stream import ChatStreamFixer, needs_fixing
 from gateway.classify import classify_completion
 from gateway.contract_stream import ContractFilter
@@ -46,16 +47,13 @@ class Reshape(Protocol):
 
 
 async def relay(
-    rt: Runtime,
-    call: Call,
-    receive: Receive,
-    send: Send,
-    started: float,
-    reshape: Reshape | None = None,
+    rt: Runtime, call: Call, ex: Exchange, send: Send, reshape: Reshape | None = None
 ) -> tuple[str, int]:
     """Stream the completion to the client; returns (serving model, status for metrics).
 
-    Failures before the first byte raise GatewayError (fallback already happened).
+    Failures before the first byte raise GatewayError (fallback already happened); the client
+    leaving then cancels the request (gateway/api/asgi.py's Disconnect), after it ends the
+    stream here.
     """
     opening = time.perf_counter()
     target, (first, chunks) = await rt.failover.open_stream(
@@ -69,8 +67,7 @@ async def relay(
             "headers": [*SSE_HEADERS, *call.headers(target.name)],
         }
     )
-    first_token_s = time.perf_counter() - started
-    watcher = _cancel_on_disconnect(receive)
+    first_token_s = time.perf_counter() - ex.started
     copy = StreamCopy()
     fixer = ChatStreamFixer(call.body) if needs_fixing(call.body) else None
     translate = ContractFilter() if call.contract == "translate" else None
@@ -79,15 +76,14 @@ async def relay(
         last = await _pump(rt, target, first, chunks, send, events)
         if last is not None:  # [DONE]: the stream has succeeded, whatever the client does next
             copy.status = 200
-            watcher.cancel()  # the end of the response would read as a disconnect
+            ex.stop_watching()
             await send({"type": "http.response.body", "body": last})
             await _drain(chunks)
     except asyncio.CancelledError:
-        if not _cancelled_by(watcher):
+        if ex.disconnect is None or not ex.disconnect.caused():
             raise
         # The client went away; closing `chunks` below ends the upstream call.
     finally:
-        watcher.cancel()
         with suppress(Exception):
             await chunks.aclose()  # type: ignore[attr-defined]
     answered = call.answered(target.name)
@@ -214,21 +210,3 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         async with asyncio.timeout(DRAIN_S):
             async for _ in chunks:
                 pass
-
-
-def _cancel_on_disconnect(receive: Receive) -> asyncio.Task[None]:
-    task = asyncio.current_task()
-    assert task is not None
-
-    async def watch() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        task.cancel()
-
-    return asyncio.create_task(watch())
-
-
-def _cancelled_by(watcher: asyncio.Task[None]) -> bool:
-    """True if the only cancellation of this task came from the disconnect watcher."""
-    task = asyncio.current_task()
-    return watcher.done() and not watcher.cancelled() and task is not None and task.uncancel() == 0

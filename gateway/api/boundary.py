@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.api.asgi import Headers, Message, Receive, Scope, Send, send_error
+from gateway.api.asgi import Disconnect, Headers, Message, Receive, Scope, Send, send_error
 from gateway.errors import GatewayError
 from gateway.limits import Ticket
 from gateway.metrics import NONE, UNKNOWN, Metrics
@@ -47,10 +47,16 @@ class Exchange:
     status: int = 200
     call: Planned | None = None
     ticket: Ticket | None = None  # its share of its limits, released when it ends
+    disconnect: Disconnect | None = None  # watching for the client to leave, once it is read
     responded: bool = False  # the response has started: an error can no longer replace it
 
     def planned(self, call: Planned, workflow: str, route: str, stream: bool) -> None:
         self.call, self.workflow, self.route, self.stream = call, workflow, route, stream
+
+    def stop_watching(self) -> None:
+        """The response is about to end: a disconnect from now on is just its end."""
+        if self.disconnect is not None:
+            self.disconnect.stop()
 
     def error_headers(self) -> Headers:
         if self.call is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,7 +10,16 @@ from urllib.parse import unquote
 
 import orjson
 
-from gateway.api.asgi import Headers, Receive, Scope, Send, header, read_body, send_response
+from gateway.api.asgi import (
+    Disconnect,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_response,
+)
 from gateway.api.boundary import Exchange, exchange
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
@@ -52,8 +62,15 @@ class OpenAIEndpoints:
         self.rt.keys.authenticate(header(scope, b"authorization"))
         try:
             raw = await read_body(scope, receive, *self.rt.settings.body_limits)
+            ex.disconnect = Disconnect(receive)
             await work(ex, scope, receive, send, raw)
+        except asyncio.CancelledError:
+            if ex.disconnect is None or not ex.disconnect.caused():
+                raise
+            ex.status = 499  # the client left before its answer: nothing was answered
         finally:
+            if ex.disconnect is not None:
+                ex.disconnect.stop()
             if ex.ticket is not None:
                 self.rt.limits.release(ex.ticket)
 
@@ -71,9 +88,9 @@ class OpenAIEndpoints:
         ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
         ex.ticket = await rt.limits.admit(call)  # once, before the upstream is called
         if call.stream:
-            ex.model, ex.status = await relay(rt, call, receive, send, ex.started)
+            ex.model, ex.status = await relay(rt, call, ex, send)
         else:
-            ex.model = await self._complete(call, send, ex.started)
+            ex.model = await self._complete(call, send, ex)
 
     async def _respond(
         self, ex: Exchange, scope: Scope, receive: Receive, send: Send, raw: bytes
@@ -92,11 +109,11 @@ class OpenAIEndpoints:
         ex.ticket = await self.rt.limits.admit(call)
         if call.stream:
             events = ResponseEvents(turn.response_id, turn.request)
-            ex.model, ex.status = await relay(self.rt, call, receive, send, ex.started, events)
+            ex.model, ex.status = await relay(self.rt, call, ex, send, events)
             if events.finished:
                 await turn.keep(events.response)
         else:
-            ex.model = await self._complete(call, send, ex.started, turn.render)
+            ex.model = await self._complete(call, send, ex, turn.render)
 
     async def _text_complete(
         self, ex: Exchange, scope: Scope, receive: Receive, send: Send, raw: bytes
@@ -113,13 +130,13 @@ class OpenAIEndpoints:
         ex.ticket = await self.rt.limits.admit(call)
         if call.stream:
             chunks = TextChunks(model)
-            ex.model, ex.status = await relay(self.rt, call, receive, send, ex.started, chunks)
+            ex.model, ex.status = await relay(self.rt, call, ex, send, chunks)
             return
 
         async def render(completion: dict[str, Any]) -> bytes:
             return orjson.dumps(text_completion(completion, model))
 
-        ex.model = await self._complete(call, send, ex.started, render)
+        ex.model = await self._complete(call, send, ex, render)
 
     async def get_response(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /v1/responses/{id}: a stored response, to the key that created it."""
@@ -132,7 +149,7 @@ class OpenAIEndpoints:
         await send_response(send, 200, body, exchange(scope).error_headers())
 
     async def _complete(
-        self, call: Call, send: Send, started: float, render: Render | None = None
+        self, call: Call, send: Send, ex: Exchange, render: Render | None = None
     ) -> str:
         """A non-streamed completion; returns the name of the model that served it.
         `render` turns the completion into another endpoint's body (a Response)."""
@@ -146,13 +163,14 @@ class OpenAIEndpoints:
             body = orjson.dumps(reply.data)
         if render is not None:
             body = await render(reply.data)
+        ex.stop_watching()
         await send_response(
             send, 200, body, [*call.headers(target.name), *verdict_headers(verdict)]
         )
         answered = call.answered(target.name)
         rt.answered(answered, verdict)
         rt.used(answered, target, reply.data)
-        overhead_s = time.perf_counter() - started - upstream_s
+        overhead_s = time.perf_counter() - ex.started - upstream_s
         rt.metrics.timing(answered.workflow, answered.route, target.name, overhead_s, None)
         return target.name
 
@@ -171,6 +189,7 @@ class OpenAIEndpoints:
         ex.model = call.target.name
         ex.ticket = await rt.limits.admit(call)
         reply = await rt.failover.embed(call.target, call.body)
+        ex.stop_watching()
         await send_response(send, 200, reply.body, call.headers())
         rt.used(call.answered(), call.target, reply.data)
 
