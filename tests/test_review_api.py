@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +19,7 @@ from gateway.eval.results import Results
 from gateway.review.server import create_review_app, new_token
 from tests.eval_support import policy, tickets_file
 from tests.review_support import NAMES, call, results_file, review_url
-from tests.servers import serve_in_thread
+from tests.servers import free_port, serve_in_thread
 
 __all__ = ["policy", "results_file", "review_url"]  # fixtures
 
@@ -184,3 +187,31 @@ def test_on_loopback_another_site_cannot_read_or_mark(review_url: str) -> None:
         assert refused.value.code == 403
         assert "JSON, same origin" in json.loads(refused.value.read())["error"]["message"]
     assert call(f"{review_url}/api/marks")[1]["marks"] == []
+
+
+def test_the_command_serves_the_file_and_prints_where(results_file: Path) -> None:
+    """`floorgate eval review` as a user starts it: loopback with a plain URL, elsewhere with
+    the token in it."""
+    for host in ("127.0.0.1", "0.0.0.0"):
+        port = free_port()
+        command = [sys.executable, "-m", "gateway", "eval", "review", str(results_file),
+                   "--host", host, "--port", str(port)]  # fmt: skip
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
+            try:
+                assert server.stdout is not None
+                line = server.stdout.readline()
+                url = line.split(" at ")[1].split()[0]
+                assert url.startswith(f"http://{host}:{port}/")
+                assert ("?token=" in url) == (host != "127.0.0.1")
+                page = url.replace("0.0.0.0", "127.0.0.1")
+                for _ in range(100):  # the line is printed just before uvicorn listens
+                    try:
+                        with urllib.request.urlopen(page, timeout=5) as response:
+                            assert b"Floorgate review" in response.read()
+                        break
+                    except urllib.error.URLError:
+                        time.sleep(0.05)
+                else:
+                    raise AssertionError(f"nothing answered at {page}")
+            finally:
+                server.terminate()
