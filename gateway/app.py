@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.exceptions import HTTPException
 
 from gateway import __version__
-from gateway.api import admin, explain, feedback, ops
+from gateway.api import admin, explain, feedback, openapi, ops
 from gateway.api.asgi import Receive, Scope, Send
 from gateway.api.boundary import INTERNAL, Boundary
 from gateway.api.openai import MODELS_PATH, RESPONSES_PATH, OpenAIEndpoints
@@ -102,6 +102,7 @@ def create_app(
     rest = FastAPI(
         title="Floorgate", version=__version__, lifespan=lifespan, redirect_slashes=False
     )
+    openapi.install(rest)  # the document names the hot path's endpoints too
     rest.state.runtime = runtime
     rest.state.reloader = reloader
     rest.include_router(ops.router)

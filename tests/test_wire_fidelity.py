@@ -137,23 +137,25 @@ def test_a_streamed_tool_call_names_its_function_once(client: openai.OpenAI) -> 
     assert ids == ["call_1"]
 
 
+@pytest.mark.parametrize("path", ["", "-litellm"])
 def test_context_length_exceeded_is_relayed_with_its_code_and_param(
-    client: openai.OpenAI, gateway_app: Floorgate, upstream: FakeUpstream
+    client: openai.OpenAI, gateway_app: Floorgate, upstream: FakeUpstream, path: str
 ) -> None:
     registry = gateway_app.runtime.metrics.registry
-    failures = count(registry, "floorgate_upstream_errors_total", model="too-long", kind="status")
+    model = f"too-long{path}"
+    failures = count(registry, "floorgate_upstream_errors_total", model=model, kind="status")
     seen = upstream.seen
     for stream in (False, True):
         with pytest.raises(openai.BadRequestError) as info:
-            client.chat.completions.create(model="route/too-long", messages=USER, stream=stream)
+            client.chat.completions.create(model=f"route/{model}", messages=USER, stream=stream)
         assert info.value.code == "context_length_exceeded"
         assert info.value.param == "messages"
         assert "maximum context length" in info.value.message
     # not retried, no fallback to `careful`, and not an upstream failure
     assert [r["body"]["model"] for r in upstream.since(seen)] == ["toolong", "toolong"]
-    after = count(registry, "floorgate_upstream_errors_total", model="too-long", kind="status")
+    after = count(registry, "floorgate_upstream_errors_total", model=model, kind="status")
     assert after == failures
-    assert gateway_app.runtime.health.healthy("too-long")
+    assert gateway_app.runtime.health.healthy(model)
 
 
 def test_upstream_error_text_carries_no_traceback_or_path(client: openai.OpenAI) -> None:

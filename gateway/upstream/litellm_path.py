@@ -20,7 +20,7 @@ import litellm
 import orjson
 
 from gateway.policy.compiled import ModelTarget
-from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact
+from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact, relayed
 
 litellm.suppress_debug_info = True
 litellm.drop_params = False
@@ -87,6 +87,16 @@ class LitellmTransport:
         return None
 
 
+def _error_fields(exc: Exception) -> dict[str, object]:
+    """The upstream's code and param, as litellm keeps them (it names a context overflow by
+    its class, and drops the upstream's own fields)."""
+    fields = {name: getattr(exc, name, None) for name in ("code", "param", "type")}
+    if isinstance(exc, litellm.exceptions.ContextWindowExceededError):
+        fields["code"] = fields["code"] or "context_length_exceeded"
+        fields["param"] = fields["param"] or "messages"
+    return fields
+
+
 def _translate(exc: Exception, target: ModelTarget) -> UpstreamError:
     if isinstance(exc, UpstreamError):
         return exc
@@ -103,5 +113,6 @@ def _translate(exc: Exception, target: ModelTarget) -> UpstreamError:
             message,
             status=status,
             retry_after=parse_retry_after(str(retry_after)) if retry_after is not None else None,
+            **relayed(_error_fields(exc)),
         )
     return UpstreamError("protocol", f"upstream answer could not be read: {message}")
