@@ -3,8 +3,8 @@ returns, kept in the state store (memory or Redis) for the ledger's retention.
 
 Each response is kept under its owner, a digest of the API key that created it: another key
 asking for it finds nothing, as if it never existed. What is kept is the Response object and
-the conversation it ended (chat messages, without the instructions), so the next turn is
-translated without walking a chain of earlier responses.
+the conversation it ended (input items, its output among them, without the instructions), so
+the next turn is built without walking a chain of earlier responses.
 """
 
 from __future__ import annotations

@@ -32,14 +32,19 @@ def new_id(prefix: str) -> str:
 def to_chat(
     request: dict[str, Any], history: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The chat request a Responses request asks for, and the conversation so far: the
-    `history` its previous response was built from, then its input. Instructions are not
+    """The chat request a Responses request asks for, and the conversation so far as input
+    items: the `history` its previous response ended, then its input. Instructions are not
     part of the conversation: as at OpenAI, they do not carry over to the next response."""
     chat: dict[str, Any] = {k: request[k] for k in SAME_NAME if request.get(k) is not None}
-    conversation = [*history, *input_messages(request.get("input"))]
+    items = input_items(request.get("input"))
+    messages: list[dict[str, Any]] = []
+    for item in history:
+        _item("previous_response_id", item, messages)
+    for i, item in enumerate(items):
+        _item(f"input[{i}]", item, messages)
     instructions = request.get("instructions")
     system = [{"role": "system", "content": instructions}] if instructions else []
-    chat["messages"] = [*system, *conversation]
+    chat["messages"] = [*system, *messages]
     if request.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = request["max_output_tokens"]
     tools = [_tool(i, t) for i, t in enumerate(request.get("tools") or ()) if _function(t)]
@@ -55,20 +60,18 @@ def to_chat(
         chat["reasoning_effort"] = effort
     if chat.get("stream"):
         chat["stream_options"] = {"include_usage": True}  # a Response always reports usage
-    return chat, conversation
+    return chat, [*history, *items]
 
 
-def input_messages(value: Any) -> list[dict[str, Any]]:
+def input_items(value: Any) -> list[dict[str, Any]]:
+    """`input` as a list of items (a string is one user message)."""
     if isinstance(value, str):
-        return [{"role": "user", "content": value}]
+        return [{"type": "message", "role": "user", "content": value}]
     if not isinstance(value, list) or not value:
         raise BadRequest(
             "'input' is required: a string, or a non-empty array of input items.", param="input"
         )
-    messages: list[dict[str, Any]] = []
-    for i, item in enumerate(value):
-        _item(f"input[{i}]", item, messages)
-    return messages
+    return value
 
 
 def _item(path: str, item: Any, messages: list[dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ from gateway.errors import BadRequest
 from gateway.fields import check_chat_body, check_responses_body
 from gateway.pipeline import Call, parse_json, plan_body
 from gateway.responses.store import ResponseStore, Stored, owner_of
-from gateway.responses.translate import assistant_message, from_completion, new_id, to_chat
+from gateway.responses.translate import from_completion, new_id, to_chat
 from gateway.runtime import Runtime
 
 
@@ -25,7 +25,7 @@ class Turn:
     call: Call
     request: dict[str, Any]  # as the client sent it
     owner: str
-    conversation: list[dict[str, Any]]  # the chat messages so far, without instructions
+    conversation: list[dict[str, Any]]  # the input items so far, without instructions
     response_id: str
     store: ResponseStore
 
@@ -39,7 +39,7 @@ class Turn:
     async def keep(self, response: dict[str, Any]) -> None:
         if self.request.get("store", True) is False:
             return
-        conversation = [*self.conversation, assistant_message(response["output"])]
+        conversation = [*self.conversation, *response["output"]]
         await self.store.save(self.owner, Stored(response, conversation))
 
 
