@@ -29,6 +29,7 @@ A request field `fake_framing` (a model's `params`) frames the stream's events w
 `fake_end_delay` (seconds) holds the body's end back that long after `[DONE]`.
 Each recorded request carries `peer`, the client's port: one per connection.
 
+POST /v1/responses answers "native answer" as a Response (for models that pass it through).
 POST /v1/embeddings answers a 3-dimensional vector per input, and honours status:<code>,
 flaky:<k>, hang, slow:<s> and malformed the same way.
 
@@ -207,6 +208,7 @@ class FakeUpstream:
         app = web.Application(middlewares=[self.record])
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/responses", self.responses)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/_requests", self.list_requests)
         app.router.add_delete("/_requests", self.forget)
@@ -279,6 +281,18 @@ class FakeUpstream:
         usage = {"prompt_tokens": len(items), "total_tokens": len(items)}
         payload = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
+    async def responses(self, request: web.Request) -> web.Response:
+        """The Responses API, as a native upstream serves it: "native answer"."""
+        body = orjson.loads(await request.read())
+        text = {"type": "output_text", "text": "native answer", "annotations": []}
+        message = {"id": "msg_up", "type": "message", "status": "completed",
+                   "role": "assistant", "content": [text]}  # fmt: skip
+        payload = {"id": f"resp_upstream{next(_ids)}", "object": "response", "status": "completed",
+                   "created_at": int(time.time()), "model": body.get("model"),
+                   "output": [message], "error": None, "incomplete_details": None,
+                   "usage": {"input_tokens": 4, "output_tokens": 2, "total_tokens": 6}}  # fmt: skip
+        return web.json_response(payload)
 
     async def models(self, request: web.Request) -> web.Response:
         data = [{"id": "ok", "object": "model", "created": 0, "owned_by": "fake"}]

@@ -236,3 +236,28 @@ def test_a_stream_broken_after_its_first_byte_fails_in_the_sdk(client: openai.Op
             seen.append(event.type)
     assert seen[0] == "response.created"
     assert "stream broke" in info.value.message
+
+
+def test_a_model_that_serves_responses_gets_them_passed_through(
+    client: openai.OpenAI, upstream: FakeUpstream
+) -> None:
+    seen = upstream.seen
+    first = client.responses.create(
+        model="route/native", instructions="Be brief.", input="Plan it.", metadata={"team": "a"}
+    )
+    assert first.output_text == "native answer"
+    assert first.id.startswith("resp_") and "upstream" not in first.id
+    assert first.model == "route/native"
+    [sent] = [r["body"] for r in upstream.since(seen)]
+    assert upstream.since(seen)[0]["path"] == "/v1/responses"
+    assert sent["model"] == "ok" and sent["instructions"] == "Be brief." and sent["store"] is False
+    assert sent["input"] == [{"type": "message", "role": "user", "content": "Plan it."}]
+    assert "metadata" not in sent  # the gateway's own (it may name the workflow)
+    seen = upstream.seen
+    client.responses.create(model="route/native", previous_response_id=first.id, input="Go on.")
+    [follow_up] = [r["body"] for r in upstream.since(seen)]
+    assert [i.get("role") for i in follow_up["input"]] == ["user", "assistant", "user"]
+    seen = upstream.seen
+    streamed = list(client.responses.create(model="route/native", input="Go.", stream=True))
+    assert streamed[-1].response.output_text == "fake answer"  # streams are translated
+    assert upstream.since(seen)[0]["path"] == "/v1/chat/completions"

@@ -32,6 +32,7 @@ from gateway.metrics import NONE
 from gateway.pipeline import Call, plan_chat
 from gateway.responses.events import ResponseEvents
 from gateway.responses.store import ResponseStore, owner_of
+from gateway.responses.translate import as_completion
 from gateway.responses.turn import plan_turn
 from gateway.runtime import Runtime
 from gateway.streaming import relay
@@ -112,6 +113,9 @@ class OpenAIEndpoints:
             ex.model, ex.status = await relay(self.rt, call, ex, send, events)
             if events.finished:
                 await turn.keep(events.response)
+        elif turn.native:
+            native = turn.native_body()
+            ex.model = await self._complete(call, send, ex, turn.render_native, native)
         else:
             ex.model = await self._complete(call, send, ex, turn.render)
 
@@ -149,18 +153,30 @@ class OpenAIEndpoints:
         await send_response(send, 200, body, exchange(scope).error_headers())
 
     async def _complete(
-        self, call: Call, send: Send, ex: Exchange, render: Render | None = None
+        self,
+        call: Call,
+        send: Send,
+        ex: Exchange,
+        render: Render | None = None,
+        native: dict[str, Any] | None = None,
     ) -> str:
         """A non-streamed completion; returns the name of the model that served it.
-        `render` turns the completion into another endpoint's body (a Response)."""
+        `render` turns the reply into another endpoint's body (a Response); with a `native`
+        Responses body, the upstream is asked through the Responses API instead."""
         rt = self.rt
         upstream_started = time.perf_counter()
-        target, reply = await rt.failover.complete(call.identity.route, call.candidates, call.body)
+        route, candidates = call.identity.route, call.candidates
+        if native is None:
+            target, reply = await rt.failover.complete(route, candidates, call.body)
+            completion = reply.data
+        else:
+            target, reply = await rt.failover.respond(route, candidates, native)
+            completion = as_completion(reply.data)
         upstream_s = time.perf_counter() - upstream_started
-        verdict = classify_completion(reply.data)  # before translation hides the tools
+        verdict = classify_completion(completion)  # before translation hides the tools
         body = reply.body
-        if call.contract == "translate" and translate_completion(reply.data):
-            body = orjson.dumps(reply.data)
+        if call.contract == "translate" and translate_completion(completion):
+            body = orjson.dumps(completion)
         if render is not None:
             body = await render(reply.data)
         ex.stop_watching()
@@ -169,7 +185,7 @@ class OpenAIEndpoints:
         )
         answered = call.answered(target.name)
         rt.answered(answered, verdict)
-        rt.used(answered, target, reply.data)
+        rt.used(answered, target, completion)
         overhead_s = time.perf_counter() - ex.started - upstream_s
         rt.metrics.timing(answered.workflow, answered.route, target.name, overhead_s, None)
         return target.name

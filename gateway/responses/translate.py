@@ -314,20 +314,43 @@ def from_completion(
 
 
 def assistant_message(output: list[dict[str, Any]]) -> dict[str, Any]:
-    """The chat message a response's output stands for: what the next turn's history holds."""
+    """The chat message a response's output items stand for."""
     text = "".join(
-        part.get("text") or ""
+        str(part.get("text") or "")
         for item in output
-        if item["type"] == "message"
-        for part in item["content"]
+        if item.get("type") == "message"
+        for part in item.get("content") or ()
+        if isinstance(part, dict)
     )
     calls = [
-        {"id": item["call_id"], "type": "function",
-         "function": {"name": item["name"], "arguments": item["arguments"]}}
+        {"id": item.get("call_id"), "type": "function",
+         "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""}}
         for item in output
-        if item["type"] == "function_call"
+        if item.get("type") == "function_call"
     ]  # fmt: skip
     message: dict[str, Any] = {"role": "assistant", "content": text or None}
     if calls:
         message["tool_calls"] = calls
     return message
+
+
+def as_completion(response: dict[str, Any]) -> dict[str, Any]:
+    """A Response seen as the chat completion it amounts to: what the classifier and the
+    token counters read."""
+    output = [i for i in response.get("output") or () if isinstance(i, dict)]
+    message = assistant_message(output)
+    refusals = [str(p.get("refusal") or "") for i in output if i.get("type") == "message"
+                for p in i.get("content") or () if isinstance(p, dict)
+                and p.get("type") == "refusal"]  # fmt: skip
+    if refusals:
+        message["refusal"] = "".join(refusals)
+    reason = (response.get("incomplete_details") or {}).get("reason")
+    finish = {"max_output_tokens": "length", "content_filter": "content_filter"}.get(str(reason))
+    usage = response.get("usage") or {}
+    return {
+        "choices": [{"index": 0, "message": message, "finish_reason": finish or "stop"}],
+        "usage": {
+            "prompt_tokens": int(usage.get("input_tokens") or 0),
+            "completion_tokens": int(usage.get("output_tokens") or 0),
+        },
+    }

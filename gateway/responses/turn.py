@@ -19,6 +19,9 @@ from gateway.responses.store import ResponseStore, Stored, owner_of
 from gateway.responses.translate import from_completion, new_id, to_chat
 from gateway.runtime import Runtime
 
+# What the gateway keeps for itself: the workflow in metadata, its own response ids and store.
+GATEWAY_ONLY = frozenset({"metadata", "previous_response_id", "store", "stream", "stream_options"})
+
 
 @dataclass(slots=True)
 class Turn:
@@ -28,6 +31,21 @@ class Turn:
     conversation: list[dict[str, Any]]  # the input items so far, without instructions
     response_id: str
     store: ResponseStore
+    native: bool = False  # every candidate serves the Responses API: passed through
+
+    def native_body(self) -> dict[str, Any]:
+        """The request as a Responses upstream gets it: the whole conversation as its input
+        (the upstream never saw the gateway's response ids), stored by the gateway only."""
+        body = {k: v for k, v in self.request.items() if k not in GATEWAY_ONLY}
+        return {**body, "input": self.conversation, "store": False}
+
+    async def render_native(self, response: dict[str, Any]) -> bytes:
+        """The upstream's own Response, under the gateway's id and the model the client named."""
+        response = {**response, "id": self.response_id, "model": self.request.get("model"),
+                    "previous_response_id": self.request.get("previous_response_id"),
+                    "store": self.request.get("store", True)}  # fmt: skip
+        await self.keep(response)
+        return orjson.dumps(response)
 
     async def render(self, completion: dict[str, Any]) -> bytes:
         """The Response for a whole chat completion, kept before the client gets it (so a
@@ -70,4 +88,9 @@ async def plan_turn(
     chat, conversation = to_chat(request, history)
     check_chat_body(chat)
     call = plan_body(rt, request_id, caller, workflow_header, chat)
-    return Turn(call, request, owner, conversation, new_id("resp"), store)
+    native = (
+        not call.stream
+        and call.contract == "off"
+        and all(t.spec.wire.responses and t.spec.direct for t in call.candidates)
+    )
+    return Turn(call, request, owner, conversation, new_id("resp"), store, native)

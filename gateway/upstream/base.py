@@ -120,6 +120,10 @@ class Transport(Protocol):
 
     async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply: ...
 
+    async def respond(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        """A Responses API call, for models that serve it (wire.responses)."""
+        ...
+
     def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
         """Yield the upstream's SSE bytes as they arrive, ending with `data: [DONE]`."""
         ...

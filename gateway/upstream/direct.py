@@ -79,6 +79,10 @@ class DirectTransport:
         raw = await self._post(target, "/embeddings", body)
         return Reply(raw, _parse(raw, "data", "a list of embeddings"))
 
+    async def respond(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        raw = await self._post(target, "/responses", body)
+        return Reply(raw, _parse(raw, "output", "a response"))
+
     async def _post(self, target: ModelTarget, path: str, body: dict[str, Any]) -> bytes:
         spec = target.spec
         base, headers = self._endpoint(target)

@@ -49,6 +49,16 @@ class Failover:
 
         return await self._first_success(route, candidates, call)
 
+    async def respond(
+        self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]
+    ) -> tuple[ModelTarget, Reply]:
+        """A Responses API call passed through to models that serve it."""
+
+        def call(target: ModelTarget) -> Awaitable[Reply]:
+            return self._transport_for(target).respond(target, body)
+
+        return await self._first_success(route, candidates, call)
+
     async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         """Embeddings from one model, with its retries and no fallback: another model's
         vectors would not be comparable with those the caller already holds."""

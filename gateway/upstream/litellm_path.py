@@ -63,6 +63,9 @@ class LitellmTransport:
         data: dict[str, Any] = response.model_dump(exclude_none=True)
         return Reply(orjson.dumps(data), data)
 
+    async def respond(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
+        raise UpstreamError("protocol", "Responses are passed through on the direct path only")
+
     async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
         # As on the direct path, first_token_timeout_s bounds the wait for the stream to
         # start and then for each chunk.
