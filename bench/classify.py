@@ -161,12 +161,12 @@ def _print_groups(
     for i in indexes:
         groups.setdefault(keyed(rows[i]), []).append(i)
     print(title)
-    print(f"{'':36} {'n':>5} {'macro':>6} {'abst':>6} {'flag':>6} {'answer':>6} {'worst bias':>10}")
+    print(f"{'':40} {'n':>5} {'macro':>6} {'abst':>6} {'flag':>6} {'answer':>6} {'worst bias':>10}")
     tables = {}
     for name, members in sorted(groups.items()):
         t = tables[name] = _table(rows, predicted, members)
         f1 = [f"{t.by_label[x].f1:6.3f}" if x in t.labels else f"{'-':>6}" for x in LABELS]
-        print(f"{name[:36]:36} {t.n:5d} {t.macro_f1:6.3f} {' '.join(f1)} {t.worst_gap:+10.1f}")
+        print(f"{name[:40]:40} {t.n:5d} {t.macro_f1:6.3f} {' '.join(f1)} {t.worst_gap:+10.1f}")
     return tables
 
 
