@@ -44,7 +44,7 @@ def _why_not(target: ModelTarget, resolved: dict[str, bool]) -> str:
     """'' when the model could be called, else what stops it."""
     if target.missing_env:
         return f"{', '.join(target.missing_env)} unset"
-    host = urlsplit(target.spec.api_base or "").hostname
+    host = urlsplit(target.api_base or "").hostname
     if host is None:
         return ""  # a provider litellm knows the address of
     if host not in resolved:

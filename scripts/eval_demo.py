@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_MODEL = "http://127.0.0.1:8081/v1"
+LOCAL_MODEL = "http://127.0.0.1:${FLOORGATE_LOCAL_MODEL_PORT:-8081}/v1"  # as the policy says
 CANDIDATES = "local-careful,local-careful+contract"
 
 

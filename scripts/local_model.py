@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,9 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / ".run"
 PID_FILE = RUN / "local-model.pid"
 LOG_FILE = RUN / "local-model.log"
-PORT = int(os.environ.get("FLOORGATE_LOCAL_MODEL_PORT", "8081"))
+# The one setting for the local model's port: this server listens there, and the shipped
+# policy's api_base follows it (${FLOORGATE_LOCAL_MODEL_PORT:-8081}).
+PORT = int(os.environ.get("FLOORGATE_LOCAL_MODEL_PORT") or "8081")
 URL = f"http://127.0.0.1:{PORT}/v1/models"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ALIAS = "smollm2"  # the model name the shipped policy asks for
 
 
 def model_path() -> Path:
@@ -35,7 +40,7 @@ def model_path() -> Path:
 def command() -> list[str]:
     return [
         sys.executable, "-m", "llama_cpp.server",
-        "--model", str(model_path()), "--model_alias", "smollm2",
+        "--model", str(model_path()), "--model_alias", ALIAS,
         "--host", "127.0.0.1", "--port", str(PORT),
         # One thread: llama.cpp's threads spin, and on 2 cores the gateway and tests need one.
         "--n_ctx", "2048", "--n_threads", os.environ.get("FLOORGATE_LOCAL_MODEL_THREADS", "1"),
@@ -44,18 +49,36 @@ def command() -> list[str]:
     ]  # fmt: skip
 
 
-def answering() -> bool:
+def served() -> list[str] | None:
+    """The model ids the server on PORT lists; None when nothing answers there."""
     try:
         with urllib.request.urlopen(URL, timeout=1) as response:
-            return bool(response.status == 200)
+            listing = json.loads(response.read())
+    except urllib.error.HTTPError:
+        return []  # something answers, but not with a model list
     except OSError:
-        return False
+        return None
+    except ValueError:
+        return []
+    data = listing.get("data") if isinstance(listing, dict) else None
+    return [str(m.get("id")) for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+
+
+def answering() -> bool:
+    return ALIAS in (served() or [])
 
 
 def start(timeout_s: float = 120) -> None:
-    if answering():
+    models = served()
+    if models is not None and ALIAS in models:
         print(f"local model already answering on port {PORT}")
         return
+    if models is not None:
+        raise SystemExit(
+            f"port {PORT} is taken by a server that does not serve {ALIAS} "
+            f"(it lists {models or 'no models'}): stop it, or set FLOORGATE_LOCAL_MODEL_PORT "
+            "to a free port (the shipped policy follows it)"
+        )
     RUN.mkdir(exist_ok=True)
     with LOG_FILE.open("wb") as log:
         process = subprocess.Popen(

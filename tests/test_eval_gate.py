@@ -16,7 +16,7 @@ from tests.eval_support import ROOT, SHIPPED_TICKETS
 from tests.fake_upstream import FakeUpstream
 from tests.policy_gateway import line_of, own_gateway
 
-LOCAL_MODEL = "http://127.0.0.1:8081/v1"
+LOCAL_MODEL = "http://127.0.0.1:${FLOORGATE_LOCAL_MODEL_PORT:-8081}/v1"  # as the policy says
 REVIEW = ROOT / "eval" / "review.csv"
 
 

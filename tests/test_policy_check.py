@@ -113,8 +113,8 @@ CASES = [
     ),
     Case(
         "credentials in api_base",
-        "api_base: http://127.0.0.1:8081/v1",
-        "api_base: http://me:sk-live-123@127.0.0.1:8081/v1",
+        'api_base: "http://127.0.0.1:${FLOORGATE_LOCAL_MODEL_PORT:-8081}/v1"',
+        'api_base: "http://me:sk-live-123@127.0.0.1:${FLOORGATE_LOCAL_MODEL_PORT:-8081}/v1"',
         "sk-live-123",
         "api_base carries credentials; remove them from the URL",
     ),

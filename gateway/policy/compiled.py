@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from gateway.policy.admissions import Admission
 from gateway.policy.model import ModelSpec, Spec
 from gateway.policy.tree import Decision, decide
+
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +24,15 @@ class ModelTarget:
     api_key: str | None = field(repr=False)
     params: Mapping[str, Any] = field(repr=False)
     missing_env: tuple[str, ...] = ()
+    endpoint: str | None = None  # api_base with its ${VAR} references resolved
 
     @property
     def usable(self) -> bool:
         return not self.missing_env
+
+    @property
+    def api_base(self) -> str | None:
+        return self.endpoint if self.endpoint is not None else self.spec.api_base
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,20 @@ def _resolve_env(name: str, missing: list[str]) -> str | None:
     return value
 
 
+def _interpolate(text: str, missing: list[str]) -> str:
+    """`${NAME}` and `${NAME:-default}` in an api_base, from the environment."""
+
+    def value(found: re.Match[str]) -> str:
+        name, default = found[1], found[2]
+        resolved = os.environ.get(name) or default
+        if resolved is None:
+            missing.append(name)
+            return ""
+        return resolved
+
+    return ENV_REFERENCE.sub(value, text)
+
+
 def _target(name: str, spec: ModelSpec) -> ModelTarget:
     missing: list[str] = []
     api_key = _resolve_env(spec.api_key.env, missing) if spec.api_key else None
@@ -58,7 +80,8 @@ def _target(name: str, spec: ModelSpec) -> ModelTarget:
         key: _resolve_env(value["env"], missing) if isinstance(value, dict) else value
         for key, value in spec.params.items()
     }
-    return ModelTarget(name, spec, api_key, params, tuple(missing))
+    endpoint = _interpolate(spec.api_base, missing) if spec.api_base else None
+    return ModelTarget(name, spec, api_key, params, tuple(missing), endpoint)
 
 
 def compile_policy(

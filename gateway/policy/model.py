@@ -153,6 +153,9 @@ class ModelSpec(Strict):
     that name this model. Embedding models never fall back to one another: their vectors
     are not comparable."""
     api_base: str | None = None
+    """The upstream's base URL. It may name environment variables, `${NAME}` or
+    `${NAME:-default}` (the shipped policy: `${FLOORGATE_LOCAL_MODEL_PORT:-8081}`); one unset
+    without a default leaves the model uncallable, like an unset api_key."""
     api_key: SecretRef | None = None
     transport: Literal["auto", "direct", "litellm"] = "auto"
     timeout_s: float = Field(default=600.0, gt=0)

@@ -63,7 +63,7 @@ class DirectTransport:
             await client.close()
 
     def _endpoint(self, target: ModelTarget) -> tuple[str, http1.RawHeaders]:
-        key = (target.spec.api_base, target.api_key)
+        key = (target.api_base, target.api_key)
         found = self._endpoints.get(key)
         if found is None:
             if len(self._endpoints) >= 256:  # only after many reloads that changed keys
@@ -135,7 +135,7 @@ class DirectTransport:
 
 
 def _base(target: ModelTarget) -> str:
-    return (target.spec.api_base or "").rstrip("/")
+    return (target.api_base or "").rstrip("/")
 
 
 def _headers(target: ModelTarget) -> http1.RawHeaders:

@@ -39,8 +39,8 @@ def _kwargs(target: ModelTarget, body: dict[str, Any], **options: Any) -> dict[s
         **options,
         **target.params,
     )
-    if spec.api_base:
-        kwargs["api_base"] = spec.api_base
+    if target.api_base:
+        kwargs["api_base"] = target.api_base
     if target.api_key:
         kwargs["api_key"] = target.api_key
     return kwargs
