@@ -1,6 +1,7 @@
 """`make bench-classify`: how well, and how fast, the classifier labels replies.
 
     .venv/bin/python -m bench.classify [--shared DIR | --data PATH] [--errors N] [--no-timing]
+                                       [--check]
 
 --shared is the folder of labelled public sets (../shared/data: XSTest v2 and the linguistic
 confidence benchmark, read in place with bench/classify_data.py); --data is JSONL instead,
@@ -8,7 +9,9 @@ one labelled reply a line: {"response": text | message | completion, "label": "a
 "flag" | "answer", "kind", "split": "tune" | "heldout", "source", "model", "id"}. It prints
 the held-out half's scores, a leave-one-source-out table, per-model figures and the targets,
 each marked PASS or MISS; then the time per reply on synthetic 2 KB and 50 KB replies (cost,
-not quality). The last line of stdout is one JSON object.
+not quality). The last line of stdout is one JSON object. With --check the exit code is 1
+if a quality target is missed (CI runs it so; timing is printed, never checked: a shared CI
+machine's timings are not the code's).
 
 Leave one source out: the detector has no parameter fit to data (docs/classify.md says
 why), so the step "fit on the other sources" leaves it as it is, and the left-out source's
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_timing:
         summary["timing_us"] = timing()
     print(json.dumps(summary))
-    return 0
+    missed = args.check and not summary.get("quality", {}).get("targets_met", False)
+    return 1 if missed else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=4, help="the tune/held-out split's seed")
     parser.add_argument("--errors", type=int, default=0, help="print N misclassified rows")
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if a quality target is missed (CI's floor)"
+    )
     return parser
 
 

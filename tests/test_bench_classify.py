@@ -168,3 +168,16 @@ def test_the_shared_folder_is_read_in_place(tmp_path: Path) -> None:
     ]
     with pytest.raises(SystemExit, match="no such folder"):
         bench.main(["--shared", str(tmp_path / "missing"), "--no-timing"])
+
+
+def test_check_fails_the_run_when_a_target_is_missed(tmp_path: Path) -> None:
+    good = [
+        {"response": "I can't help with that.", "label": "abstain", "source": "s"},
+        {"response": "It is 42.", "label": "answer", "source": "s"},
+    ]
+    bad = [*good, {"response": "It is 43.", "label": "abstain", "source": "s"}]
+    for rows, code in ((good, 0), (bad, 1)):
+        path = tmp_path / "rows.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        assert bench.main(["--data", str(path), "--no-timing", "--check"]) == code
+        assert bench.main(["--data", str(path), "--no-timing"]) == 0
