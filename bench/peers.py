@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--whole-ms", type=int, default=1500)
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-portkey", action="store_true")
+    parser.add_argument(
+        "--from-json", type=Path, help="print the tables of an earlier run's output"
+    )
     args = parser.parse_args(argv)
     args.stream_rates = [float(r) for r in args.stream_rates.split(",") if r]
     args.whole_rates = [float(r) for r in args.whole_rates.split(",") if r]
@@ -194,7 +197,23 @@ def ladder(targets: list[Target], variant: str, args: argparse.Namespace) -> lis
                 alive.remove(target)
         if not alive:
             break
-    return steps
+    return steps + top_rung(targets, variant, rates[-1], steps, args)
+
+
+def top_rung(
+    targets: list[Target], variant: str, top: float, steps: list[Step], args: argparse.Namespace
+) -> list[Step]:
+    """The mock and Floorgate at the top rate (streams: ~2,000 in flight) even after Floorgate
+    fell off the ladder: goodput there against the mock's is a target of its own."""
+    if variant != "stream" or any(s.rate == top and s.target == FLOORGATE for s in steps):
+        return []
+    print(f"  the top rate, {top:g}/s, for the mock and Floorgate:", file=sys.stderr)
+    direct, gateway = targets[0], next(t for t in targets if t.name == FLOORGATE)
+    base = step(direct, variant, top, args)
+    progress(base, None)
+    ours = step(gateway, variant, top, args)
+    progress(ours, base)
+    return [base, ours]
 
 
 def progress(result: Step, base: Step | None) -> None:
@@ -218,8 +237,19 @@ def ledger_bytes_per_record() -> float | None:
     return float(json.loads(lines[-1])["bytes_per_record"]) if lines else None
 
 
+def reprint(path: Path, shape: llm_mock.Shape) -> int:
+    """The tables again from the JSON line an earlier run printed last."""
+    summary = json.loads(path.read_text().strip().splitlines()[-1])
+    steps = {v: [Step(**raw) for raw in ladder] for v, ladder in summary["steps"].items()}
+    ledger = summary["targets"].get("in-memory ledger, a record", {}).get("value")
+    peer_report.print_all(steps, shape, summary.get("rss_after_mib", 0.0), ledger)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return reprint(args.from_json, shape_of(args))
     workdir = Path(tempfile.mkdtemp(prefix="floorgate-peers-"))
     try:
         with Children(workdir) as children:
