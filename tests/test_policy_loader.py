@@ -147,12 +147,14 @@ def test_serve_refuses_a_broken_policy(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("api_base", "says"),
     [("ftp://127.0.0.1:8081/v1", "http:// or https://"), ("127.0.0.1:8081/v1", "http://"),
-     ("http://a..b/v1", "valid host name"), ("http://127.0.0.1:99999/v1", "valid host name")],
+     ("http://a..b/v1", "valid host name"), ("http://127.0.0.1:99999/v1", "valid host name"),
+     ("http://127.0.0.1:${FLOORGATE_LOCAL_MODEL_PORT:-99999}/v1", "valid host name")],
 )  # fmt: skip
 def test_an_api_base_the_client_cannot_reach_is_refused_at_load(
     tmp_path: Path, api_base: str, says: str
 ) -> None:
-    path = broken(tmp_path, "api_base: http://127.0.0.1:8081/v1", f"api_base: {api_base}")
+    shipped = 'api_base: "http://127.0.0.1:${FLOORGATE_LOCAL_MODEL_PORT:-8081}/v1"'
+    path = broken(tmp_path, shipped, f"api_base: {api_base}")
     [problem] = problems(path)
     assert problem.startswith(f"{path}:{line_of(path, api_base)}:")
     assert says in problem

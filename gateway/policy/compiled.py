@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.policy.admissions import Admission
-from gateway.policy.model import ModelSpec, Spec
+from gateway.policy.model import ENV_REFERENCE, ModelSpec, Spec
 from gateway.policy.tree import Decision, decide
-
-ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True, slots=True)

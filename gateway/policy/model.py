@@ -13,6 +13,8 @@ from gateway.policy.limits import Limits
 
 NAME = r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$"
 # Parameter names that carry credentials: they must be written as {env: NAME}, never inline.
+# ${NAME} or ${NAME:-default} in an api_base, resolved from the environment at compile time.
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_PARAM = re.compile(r"(key|secret|token|password|credential)", re.IGNORECASE)
 # Providers that speak the OpenAI wire format and are called directly, without litellm.
 OPENAI_WIRE_PROVIDERS = frozenset(
@@ -197,10 +199,11 @@ class ModelSpec(Strict):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         """What the gateway's HTTP client can reach, refused here rather than on every call."""
-        if value is None:
-            return value
+        references = list(ENV_REFERENCE.finditer(value or ""))
+        if value is None or any(found[2] is None for found in references):
+            return value  # names a variable without a default: only its value can be checked
         try:
-            url = urlsplit(value)
+            url = urlsplit(ENV_REFERENCE.sub(lambda found: found[2], value))
             host, _ = url.hostname, url.port
             if host:
                 host.encode("idna")
