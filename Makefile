@@ -2,7 +2,7 @@
 VENV := .venv/bin
 LOCAL_MODEL := $(VENV)/python scripts/local_model.py
 
-.PHONY: setup services clients run test lint lock local-model stop-local-model bench bench-vs-litellm bench-classify eval-demo clean
+.PHONY: setup services clients run test chaos lint lock local-model stop-local-model bench bench-vs-litellm bench-classify eval-demo clean
 
 setup:
 	@bash scripts/setup.sh
@@ -14,6 +14,12 @@ run: setup
 test: services setup clients lint
 	@$(LOCAL_MODEL) start
 	$(VENV)/pytest
+	$(VENV)/python -m bench.chaos
+
+# The fault and attack suite: named scenarios against a live gateway, each PASS or FAIL with
+# its figures (bench/chaos.py); CHAOS_ARGS names some to run only those.
+chaos: setup
+	$(VENV)/python -m bench.chaos $(CHAOS_ARGS)
 
 # System packages the tests use, and Redis on 127.0.0.1:6379.
 services:

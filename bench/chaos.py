@@ -1,0 +1,273 @@
+"""`make chaos`: the fault and attack suite, as named scenarios against a live gateway and the
+fake upstream (bench/chaos_rig.py). Each prints PASS or FAIL and its figures; the run exits
+1 if any failed. Run: `.venv/bin/python -m bench.chaos [NAME ...]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import random
+import string
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+import openai
+import orjson
+from pydantic import SecretStr, ValidationError
+
+from bench.chaos_rig import BODY_TIMEOUT_S, Rig, p99, rig
+from gateway.settings import Settings
+from tests.conftest import UPSTREAM_KEY
+
+Figures = dict[str, str]
+USER = [{"role": "user", "content": "hi"}]
+RUNS = [UPSTREAM_KEY[i : i + 8] for i in range(len(UPSTREAM_KEY) - 7)]
+
+
+def check(ok: bool, why: str) -> None:
+    if not ok:
+        raise AssertionError(why)
+
+
+def chat(rig: Rig, route: str, **body: object) -> httpx.Response:
+    return rig.http.post(
+        "/v1/chat/completions", json={"model": f"route/{route}", "messages": USER, **body}
+    )
+
+
+def done_inside_text(rig: Rig) -> Figures:
+    text = "stop at data: [DONE] here"
+    tool = {"type": "function", "function": {"name": "grep", "parameters": {"type": "object"}}}
+    for route in ("tool", "tool-litellm"):
+        stream = rig.openai().chat.completions.create(
+            model=f"route/{route}", stream=True, tools=[tool],  # type: ignore[list-item]
+            messages=[{"role": "user", "content": f'SAY: {text} ARGS: {{"x": 1}}'}],
+        )  # fmt: skip
+        said = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        check(said == text, f"{route}: the stream ended early: {said!r}")
+    return {"paths": "direct, litellm"}
+
+
+def framings(rig: Rig) -> Figures:
+    reason = "Which region?"
+    for route in ("contract-translate-crlf", "contract-translate-cr"):
+        args = f'ARGS: {{"reason": "{reason}", "kind": "clarification"}}'
+        stream = rig.openai().chat.completions.create(
+            model=f"route/{route}", stream=True, messages=[{"role": "user", "content": args}]
+        )
+        said = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        check(said == reason, f"{route}: {said!r}")
+    return {"framings": "CRLF, CR"}
+
+
+def hang_before_headers(rig: Rig) -> Figures:
+    baseline = rig.healthz_ms()
+    result: list[int] = []
+    caller = threading.Thread(target=lambda: result.append(chat(rig, "hangs").status_code))
+    started = time.perf_counter()
+    caller.start()
+    during = rig.healthz_ms()
+    caller.join()
+    took = time.perf_counter() - started
+    check(result == [504], f"expected 504, got {result}")
+    ratio = p99(during) / p99(baseline)
+    check(p99(during) < 250, f"/healthz p99 {p99(during):.0f} ms while the upstream hangs")
+    return {"status": "504", "after_s": f"{took:.2f}", "healthz_p99_ratio": f"{ratio:.2f}"}
+
+
+def upstream_5xx(rig: Rig) -> Figures:
+    statuses = [chat(rig, "fails-then-ok").status_code for _ in range(20)]
+    errors = sum(s != 200 for s in statuses) / len(statuses)
+    check(errors == 0, f"error rate {errors:.0%} with a fallback in the pool")
+    return {"requests": "20", "error_rate": f"{errors:.0%}"}
+
+
+def upstream_429(rig: Rig) -> Figures:
+    limited = chat(rig, "rate-limited")
+    inf = chat(rig, "retry-after-inf")
+    check(limited.status_code == inf.status_code == 429, f"{limited.status_code} {inf.status_code}")
+    check(inf.headers["retry-after"] == "1", f"Retry-After: {inf.headers['retry-after']}")
+    return {"retry_after": limited.headers["retry-after"], "retry_after_inf": "1"}
+
+
+def key_echo(rig: Rig) -> Figures:
+    seen = []
+    for route in ("echo-key", "echo-key-litellm"):
+        seen.append(chat(rig, route).text)
+    seen.append(chat(rig, "inband-error", stream=True).text)
+    seen.append(rig.http.get("/metrics").text)
+    seen += rig.logged.lines
+    basic = base64.b64encode(f"user:{UPSTREAM_KEY}".encode()).decode()
+    # ("upstream", a run of the test key, is also a word in the gateway's own messages)
+    runs = [r for r in RUNS if not r.isalpha()]
+    leaked = [r for r in runs if any(r in s for s in seen)] + [s for s in seen if basic in s]
+    check(not leaked, f"key fragments leaked: {leaked[:3]}")
+    return {"places": "responses, stream, /metrics, logs", "fragments": "0"}
+
+
+def disconnect_during_ttft(rig: Rig) -> Figures:
+    labels = {"workflow": "deploy-pipeline", "route": "first-token", "model": "none",
+              "stream": "true", "code": "499"}  # fmt: skip
+    before = rig.sample("floorgate_requests_total", **labels)
+    body = {"model": "route/first-token", "messages": USER, "stream": True}
+    with contextlib.suppress(httpx.ReadTimeout):  # the model hangs; the client gives up
+        rig.http.post("/v1/chat/completions", json=body, timeout=httpx.Timeout(10, read=0.2))
+    cancel_s = rig.eventually("floorgate_requests_total", before + 1, **labels)
+    check(cancel_s < 1.0, f"cancelled after {cancel_s:.2f} s")
+    check(rig.sample("floorgate_in_flight_requests") == 0, "requests left in flight")
+    return {"time_to_cancel_s": f"{cancel_s:.3f}", "in_flight_after": "0"}
+
+
+def garbage_bearers_and_hosts(rig: Rig) -> Figures:
+    rng = random.Random(15)
+    with httpx.Client(base_url=rig.url, timeout=10) as anonymous:
+        warm = [_hostile(anonymous, rng) for _ in range(20)]
+        series = rig.series()
+        statuses = warm + [_hostile(anonymous, rng) for _ in range(200)]
+    grown = rig.series() - series
+    check(set(statuses) == {401}, f"statuses {sorted(set(statuses))}")
+    check(grown == 0, f"{grown} new series")
+    return {"requests": str(len(statuses)), "new_series": str(grown)}
+
+
+def _hostile(anonymous: httpx.Client, rng: random.Random) -> int:
+    bearer = "".join(rng.choice(string.printable[:94]) for _ in range(rng.randint(1, 80)))
+    host = rng.choice(["evil.example", "127.0.0.1:1", "x" * 300, "[::1]", "a-b.internal"])
+    headers = {"Authorization": f"Bearer {bearer.strip() or 'x'}", "Host": host}
+    return anonymous.post("/v1/chat/completions", headers=headers, json={}).status_code
+
+
+def oversized_bodies(rig: Rig) -> Figures:
+    keyless, keyless_s = rig.raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 8000000\r\n\r\n"
+    )
+    declared, declared_s = rig.raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer key-any\r\n"
+        "content-length: 900000000\r\n\r\n"
+    )
+    check((keyless, declared) == (401, 413), f"{keyless} {declared}")
+    return {"no_key": f"401 in {keyless_s * 1000:.0f} ms", "declared_900MB": f"413 in "
+            f"{declared_s * 1000:.0f} ms", "body_read": "none"}  # fmt: skip
+
+
+def deep_json(rig: Rig) -> Figures:
+    deep: object = 1
+    for _ in range(400):
+        deep = [deep]
+    answer = chat(rig, "capability-first", metadata={"deep": deep})
+    check(answer.status_code == 400, f"status {answer.status_code}")
+    param = answer.json()["error"]["param"]
+    check(param.startswith("metadata.deep"), f"param {param}")
+    return {"depth": "400", "status": "400", "param": param[:24] + "..."}
+
+
+def huge_flat_list(rig: Rig) -> Figures:
+    body = orjson.dumps({"model": "route/capability-first", "messages": USER,
+                         "metadata": {"rows": [0] * 4_000_000}})  # fmt: skip
+    result: list[int] = []
+    caller = threading.Thread(target=lambda: result.append(rig.http.post(
+        "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+    ).status_code))  # fmt: skip
+    caller.start()
+    worst = max(rig.healthz_ms(40))
+    caller.join()
+    check(result == [200], f"status {result}")
+    return {"body_mb": f"{len(body) / 1e6:.1f}", "healthz_worst_ms": f"{worst:.0f}"}
+
+
+def slow_client(rig: Rig) -> Figures:
+    status, took = rig.raw(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer key-any\r\n"
+        "content-length: 100\r\n\r\n",
+        b'{"model": ',
+    )
+    check(status == 408, f"status {status}")
+    check(took < BODY_TIMEOUT_S + 2, f"held {took:.1f} s")
+    return {"status": "408", "held_s": f"{took:.2f}", "in_flight_after": "0"}
+
+
+def steering(rig: Rig) -> Figures:
+    seen = rig.upstream.seen
+    bodies: list[bytes] = []
+    for field in ("api_base", "base_url", "api_key", "extra_headers", "litellm_params"):
+        nest: object = {field: "http://attacker.example"}
+        for depth in range(6):
+            bodies.append(orjson.dumps({"model": "route/capability-first", "messages": USER,
+                                        "metadata": nest}))  # fmt: skip
+            nest = [{"x": nest}] if depth % 2 else {"x": nest}
+    # A key JSON-escaped (api\u005fbase) is the same key once parsed.
+    bodies.append(b'{"model": "route/x", "messages": [], "metadata": {"api\\u005fbase": 1}}')
+    statuses = {rig.http.post("/v1/chat/completions", content=b, headers={"content-type":
+                "application/json"}).status_code for b in bodies}  # fmt: skip
+    check(statuses == {400}, f"statuses {statuses}")
+    check(rig.upstream.seen == seen, "a request reached the upstream")
+    return {"bodies": str(len(bodies)), "reached_upstream": "0"}
+
+
+def client_headers(rig: Rig) -> Figures:
+    rng = random.Random(14)
+    names = ["x-api-key", "api-key", "x-forwarded-for", "cookie", "openai-organization"]
+    names += ["x-" + "".join(rng.choices(string.ascii_lowercase, k=8)) for _ in range(45)]
+    seen = rig.upstream.seen
+    extra = {name: f"client-{i}" for i, name in enumerate(names)}
+    for _ in range(5):
+        rig.http.post("/v1/chat/completions", headers=extra,
+                      json={"model": "route/capability-first", "messages": USER})  # fmt: skip
+    forwarded = {k.lower() for r in rig.upstream.since(seen) for k in r["headers"]}
+    leaked = forwarded & set(names)
+    check(not leaked, f"forwarded: {leaked}")
+    return {"headers_tried": str(len(names)), "reached_upstream": "0"}
+
+
+def empty_secrets(rig: Rig) -> Figures:
+    for field in ("admin_key", "api_keys"):
+        try:
+            Settings(**{field: SecretStr("")}, _env_file=None)  # type: ignore[arg-type]
+        except ValidationError:
+            continue
+        raise AssertionError(f"an empty {field} was accepted")
+    return {"refused": "FLOORGATE_ADMIN_KEY, FLOORGATE_API_KEYS"}
+
+
+SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
+    "stream-done-inside-text": done_inside_text,
+    "stream-crlf-and-cr-framing": framings,
+    "upstream-hangs-before-headers": hang_before_headers,
+    "upstream-5xx-with-fallback": upstream_5xx,
+    "upstream-429-retry-after": upstream_429,
+    "upstream-echoes-the-key": key_echo,
+    "client-leaves-during-ttft": disconnect_during_ttft,
+    "garbage-bearers-hostile-hosts": garbage_bearers_and_hosts,
+    "oversized-bodies": oversized_bodies,
+    "deeply-nested-json": deep_json,
+    "huge-flat-list-in-metadata": huge_flat_list,
+    "slow-client-body": slow_client,
+    "steering-fields-any-depth": steering,
+    "client-headers-never-forwarded": client_headers,
+    "empty-secrets-refused": empty_secrets,
+}
+
+
+def main(names: list[str]) -> int:
+    chosen = names or list(SCENARIOS)
+    failed = 0
+    with rig() as live:
+        for name in chosen:
+            started = time.perf_counter()
+            try:
+                figures, verdict = SCENARIOS[name](live), "PASS"
+            except (AssertionError, httpx.HTTPError, openai.OpenAIError) as exc:
+                figures, verdict = {"why": str(exc)[:200]}, "FAIL"
+                failed += 1
+            shown = "  ".join(f"{k}={v}" for k, v in figures.items())
+            print(f"{verdict}  {name:<32} {time.perf_counter() - started:6.2f}s  {shown}")
+    print(f"{len(chosen) - failed}/{len(chosen)} scenarios passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
