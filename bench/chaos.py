@@ -179,6 +179,21 @@ def huge_flat_list(rig: Rig) -> Figures:
     return {"body_mb": f"{len(body) / 1e6:.1f}", "healthz_worst_ms": f"{worst:.0f}"}
 
 
+def huge_header(rig: Rig) -> Figures:
+    result: list[tuple[int, float]] = []
+    head = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-filler: " + "y" * 16_000_000
+    caller = threading.Thread(target=lambda: result.append(rig.raw(head + "\r\n\r\n")))
+    caller.start()
+    during = rig.healthz_ms(20)
+    caller.join()
+    status, took = result[0]
+    # 431, or the connection reset under the rest of the head once the 431 was written
+    check(status in (431, 0) and took < 5, f"status {status} after {took:.1f} s")
+    check(p99(during) < 250, f"/healthz p99 {p99(during):.0f} ms")
+    return {"header_mb": "16", "refused_s": f"{took:.2f}", "status": str(status or "reset"),
+            "healthz_p99_ms": f"{p99(during):.0f}"}  # fmt: skip
+
+
 def slow_client(rig: Rig) -> Figures:
     status, took = rig.raw(
         "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer key-any\r\n"
@@ -245,6 +260,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "oversized-bodies": oversized_bodies,
     "deeply-nested-json": deep_json,
     "huge-flat-list-in-metadata": huge_flat_list,
+    "huge-request-header": huge_header,
     "slow-client-body": slow_client,
     "steering-fields-any-depth": steering,
     "client-headers-never-forwarded": client_headers,

@@ -87,6 +87,7 @@ def _explain(args: Any) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    from gateway.api.server import head_limited
     from gateway.app import create_app
 
     logging.basicConfig(
@@ -116,7 +117,7 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=head_limited(settings.max_header_bytes, settings.client_header_timeout_s),
         log_level=settings.log_level,
         access_log=False,
         server_header=False,

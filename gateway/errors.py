@@ -9,6 +9,7 @@ GatewayError
  ├── MethodNotAllowed      405 invalid_request_error (with Allow)
  ├── RequestTimeout        408 invalid_request_error (a client too slow to send its body)
  ├── PayloadTooLarge       413 invalid_request_error
+ ├── HeadersTooLarge       431 invalid_request_error
  ├── Unprocessable         422 invalid_request_error (well-formed JSON, invalid values)
  │    └── PolicyRejected   422 policy_rejected (a reload found the policy unsound)
  ├── RateLimited           429 rate_limit_error (rate_limit_exceeded)
@@ -87,6 +88,12 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
+    type = "invalid_request_error"
+    code = "headers_too_large"
 
 
 class Unprocessable(GatewayError):

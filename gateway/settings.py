@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # A client slower than this to send its request body gets a 408 and is let go.
     client_body_timeout_s: float = Field(default=30.0, gt=0)
+    # A request's head (request line and headers): at most this large (431), and in this long
+    # from its first byte (408).
+    max_header_bytes: int = Field(default=64 * 1024, gt=0)
+    client_header_timeout_s: float = Field(default=10.0, gt=0)
     # An upstream response past these is refused instead of held in memory: its status line
     # and headers, and a body read whole (a streamed body is relayed, never held).
     upstream_max_header_bytes: int = Field(default=64 * 1024, gt=0)

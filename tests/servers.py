@@ -20,11 +20,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
+def serve_in_thread(app: Any, port: int | None = None, http: Any = "auto") -> Iterator[str]:
     """Run `app` under a real uvicorn server; yield its base URL; stop it afterwards."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning", lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="asyncio",
+        http=http,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

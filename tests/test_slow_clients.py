@@ -1,6 +1,6 @@
-"""Clients that could exhaust the gateway without a key: it authenticates from the headers
-before reading a byte of the body, refuses an oversized declared body before reading it, and
-lets a client too slow to send its body go with a 408."""
+"""Clients that could exhaust the gateway without a key: it caps a request's head and the time
+it may take, authenticates from the headers before reading a byte of the body, refuses an
+oversized declared body before reading it, and lets a client too slow to send its body go."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway.api.server import head_limited
 from gateway.app import Floorgate, create_app
 from gateway.settings import Settings
 from tests.conftest import count, counted
@@ -24,7 +25,8 @@ def impatient(policy_path: Path) -> Iterator[tuple[str, Floorgate]]:
         policies=policy_path, api_keys="key-any=*", client_body_timeout_s=0.5, _env_file=None
     )  # type: ignore[call-arg]
     app = create_app(settings, CollectorRegistry())
-    with serve_in_thread(app) as url:
+    # The protocol `floorgate serve` runs, with a small head and a short wait for it.
+    with serve_in_thread(app, http=head_limited(8 * 1024, 0.5)) as url:
         yield url, app
 
 
@@ -66,3 +68,20 @@ def test_a_client_too_slow_to_send_its_body_gets_a_408(impatient: tuple[str, Flo
     assert head_only(url, headers, b'{"model": ') == 408
     assert counted(registry, "floorgate_requests_total", before + 1, **labels, code="408")
     assert count(registry, "floorgate_in_flight_requests") == 0
+
+
+def test_a_head_over_the_cap_is_a_431_and_the_gateway_stays_responsive(
+    impatient: tuple[str, Floorgate],
+) -> None:
+    url, _ = impatient
+    assert head_only(url, "x-filler: " + "y" * 100_000 + "\r\n") == 431
+    assert head_only(url, "x-ok: 1\r\ncontent-length: 2\r\n", b"{}") == 401
+
+
+def test_a_head_sent_too_slowly_is_a_408(impatient: tuple[str, Floorgate]) -> None:
+    parts = urlsplit(impatient[0])
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: 1")  # no end
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b'"type":"invalid_request_error"' in answer

@@ -1,0 +1,92 @@
+"""The HTTP server's protocol: uvicorn's httptools one, with a cap on a request's head and a
+deadline for it. uvicorn has neither: one 128 MB header stalled /healthz for 5 s, and a
+client sending its head a byte at a time was held open for ever."""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_body
+
+REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def head_limited(max_bytes: int, timeout_s: float) -> type[HttpToolsProtocol]:
+    """The protocol class for uvicorn's `http=`: a head over `max_bytes` is a 431, one that
+    takes longer than `timeout_s` from its first byte a 408; either closes the connection."""
+    limits = {"max_bytes": max_bytes, "timeout_s": timeout_s}
+    return type("HeadLimited", (HeadLimited,), limits)
+
+
+class HeadLimited(HttpToolsProtocol):
+    max_bytes = 64 * 1024
+    timeout_s = 10.0
+    _head_bytes = 0
+    _reading_head = True  # between requests too: the next byte starts a head
+    _head_timer: asyncio.TimerHandle | None = None
+    _refused = False  # answered and closing: nothing more is parsed
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._reading_head:
+            self._head_bytes += len(data)
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(self.timeout_s, self._too_slow)
+        super().data_received(data)
+        if self._reading_head and self._head_bytes > self.max_bytes:
+            self._too_large()  # still coming: httptools would hold it all
+
+    def on_headers_complete(self) -> None:
+        self._reading_head, self._head_bytes = False, 0
+        self._stop_timer()
+        # The head arrived whole in one read: measure what it was made of.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_bytes:
+            self._too_large()
+            return
+        super().on_headers_complete()
+
+    def _too_large(self) -> None:
+        self._refuse(HeadersTooLarge(
+            f"The request's headers are larger than {self.max_bytes} bytes; send fewer or "
+            "shorter ones, or raise FLOORGATE_MAX_HEADER_BYTES."
+        ))  # fmt: skip
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
+        self._reading_head = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def _too_slow(self) -> None:
+        self._head_timer = None
+        self._refuse(RequestTimeout(
+            f"The request's headers did not arrive within {self.timeout_s:g} s."
+        ))  # fmt: skip
+
+    def _stop_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _refuse(self, err: GatewayError) -> None:
+        self._stop_timer()
+        if self._refused or self.transport.is_closing():
+            return
+        self._refused = True
+        body = error_body(err)
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (err.status, REASONS[err.status], len(body), body)
+        )
+        self.transport.close()
