@@ -154,3 +154,34 @@ def test_notes_say_what_is_missing() -> None:
     assert "existingSecret is not set" in notes
     assert "/readyz" in notes
     assert "existingSecret is not set" not in render(EVERY_PART)["floorgate/templates/NOTES.txt"]
+
+
+def test_alert_thresholds_and_watched_routes_are_values(tmp_path: Path) -> None:
+    """Each threshold of the rules file, and the routes its calibration alerts watch, moves
+    with its value; the result still passes promtool. The defaults are the file itself."""
+    values = {
+        "watchedRoutes": "careful|strict-.*",
+        "maxEscapeRate": 0.1,
+        "minJudged": 20,
+        "abstentionCollapseRatio": 0.3,
+        "minAnswered": 30,
+        "maxUpstreamErrorRatio": 0.02,
+    }
+    rule = one(manifests({"prometheusRule": values}), "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    collapse = alerts["FloorgateAbstentionRateCollapsed"]["expr"]
+    assert '{route=~"careful|strict-.*"}' in collapse and "< 0.3 * " in collapse
+    assert "rate1h * 3600 >= 30" in collapse
+    escape = alerts["FloorgateEscapeRateAboveGate"]
+    assert '{route=~"careful|strict-.*"} > 0.1\n' in escape["expr"]
+    assert "increase1d >= 20" in escape["expr"]
+    assert "above 10%" in escape["annotations"]["summary"]
+    assert "(gate: 10%)" in escape["annotations"]["description"]
+    assert "ratio_rate5m > 0.02" in alerts["FloorgateUpstreamErrorRatioHigh"]["expr"]
+    text = yaml.safe_dump(rule["spec"])
+    for default in ("calibration-first.*", "0.05", ">= 50", "0.2 *", "5%"):
+        assert default not in text, f"{default!r} did not move with its value"
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    run = subprocess.run([need("promtool"), "check", "rules", str(path)], capture_output=True)
+    assert run.returncode == 0, run.stdout + run.stderr
