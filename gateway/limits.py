@@ -14,8 +14,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from gateway.errors import GatewayError, QuotaExceeded, RateLimited, Unavailable
@@ -27,9 +26,10 @@ from gateway.limit_headers import (
     wait,
     window_reset,
 )
+from gateway.limit_settler import MICRO, Planned, Settler, Ticket
 from gateway.metrics import Metrics
 from gateway.policy.compiled import Policy
-from gateway.policy.limits import KeyLimits, LimitName, Limits, StoreDownMode
+from gateway.policy.limits import KeyLimits, LimitName, Limits
 from gateway.policy.model import ModelSpec
 from gateway.pricing import PriceTable
 from gateway.state.base import Store, StoreUnavailable
@@ -39,7 +39,7 @@ from gateway.token_estimate import completion_budget, completion_tokens, prompt_
 
 log = logging.getLogger("floorgate.limits")
 RETRY_SHARED_S = 1.0
-MICRO = 1_000_000  # spend is counted in millionths of a dollar
+PLAN_CACHE_MAX = 10_000
 KINDS: Mapping[LimitName, Kind] = {
     "requests_per_minute": "window",
     "tokens_per_minute": "window",
@@ -63,31 +63,6 @@ class Limited(Protocol):
 
     @property
     def workflow(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    check: Check
-    limit: LimitName
-    level: str  # "workflow", or the key's name
-    mode: StoreDownMode
-
-
-@dataclass(slots=True)
-class Ticket:
-    """An admitted request's share of its limits, until it is settled."""
-
-    request_id: str
-    workflow: str
-    admitted_at: float
-    store: Store  # the one that counted it: the shared store, or this replica's
-    planned: list[Planned]
-    counts: list[Counted]
-    estimate: int  # tokens counted up front
-    prompt_estimate: int
-    tokens: int | None = None
-    cost: float | None = None
-    headers: Headers = field(default_factory=list)
 
 
 def plan(limits: Limits, workflow: str, key: str, tokens: int) -> list[Planned]:
@@ -122,8 +97,11 @@ class Limiter:
         self.timeout_s = timeout_s
         self.lease_s = lease_s
         self._shared_after = 0.0
+        self._local = False
         self._open: dict[str, Ticket] = {}
-        self._settling: set[asyncio.Task[None]] = set()
+        self._plans: dict[tuple[str, str, str], list[Planned]] = {}
+        self._bounded = not isinstance(store, MemoryStore)  # memory never fails nor waits
+        self.settler = Settler(metrics, timeout_s * 4, self._spent)
 
     async def admit(self, call: Limited) -> Ticket | None:
         """Count `call` against its limits (None: it has none), or raise the refusal."""
@@ -132,7 +110,7 @@ class Limiter:
             return None
         prompt = prompt_tokens(call.body)
         estimate = prompt + completion_budget(call.body)
-        planned = plan(limits, call.workflow, call.key, estimate)
+        planned = self._plan(call.policy, limits, call.workflow, call.key, estimate)
         now = time.time()
         store, admission = await self._count(call.workflow, planned, now, call.request_id)
         if admission.refused is not None:
@@ -142,7 +120,6 @@ class Limiter:
         ticket.headers = _headers(planned, admission.counts, now, counted=True)
         call.limit_headers = ticket.headers
         self._open[call.request_id] = ticket
-        self._budget(ticket, 0)
         return ticket
 
     def used(
@@ -164,9 +141,7 @@ class Limiter:
     def release(self, ticket: Ticket) -> None:
         """Settle `ticket` in the background: the response is out, nobody waits on this."""
         self._open.pop(ticket.request_id, None)
-        task = asyncio.get_running_loop().create_task(self._settle(ticket))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        self.settler.add(ticket)
 
     async def usage(self, policy: Policy, workflow: str, key: str) -> list[dict[str, Any]]:
         """Each limit on `key` in `workflow`, with what is used of it now (for explain)."""
@@ -181,12 +156,11 @@ class Limiter:
 
     @property
     def settling(self) -> int:
-        return len(self._settling)
+        return self.settler.pending
 
     async def drain(self) -> None:
         """Wait for the settlements under way (at shutdown, and in tests)."""
-        while self._settling:
-            await asyncio.gather(*self._settling, return_exceptions=True)
+        await self.settler.drain()
 
     async def _count(
         self, workflow: str, planned: list[Planned], now: float, member: str, dry: bool = False
@@ -194,13 +168,14 @@ class Limiter:
         checks = [p.check for p in planned]
         if now >= self._shared_after:
             try:
-                admission = await asyncio.wait_for(
-                    self.shared.admit(checks, now, member, self.lease_s, dry), self.timeout_s
-                )
-                self.metrics.limits_local.set(0)
+                admission = await self._shared_admit(checks, now, member, dry)
+                if self._local:
+                    self._local = False
+                    self.metrics.limits_local.set(0)
                 return self.shared, admission
             except (StoreUnavailable, TimeoutError) as exc:
                 self._shared_after = now + RETRY_SHARED_S
+                self._local = True
                 self.metrics.limits_local.set(1)
                 self.metrics.limit_store_errors.inc()
                 log.warning("limits: the shared store failed (%r); counting locally", exc)
@@ -253,33 +228,32 @@ class Limiter:
             headers=headers,
         )
 
-    async def _settle(self, ticket: Ticket) -> None:
-        changes = list(_changes(ticket))
-        try:
-            await asyncio.wait_for(
-                ticket.store.settle(changes, ticket.admitted_at, time.time(), ticket.request_id),
-                self.timeout_s * 4,  # off the request path: a little more patience
-            )
-        except (StoreUnavailable, TimeoutError) as exc:
-            self.metrics.limit_store_errors.inc()
-            log.warning("limits: request %s not settled (%r)", ticket.request_id, exc)
-        self._budget(ticket, ticket.cost or 0.0)
+    async def _shared_admit(
+        self, checks: list[Check], now: float, member: str, dry: bool
+    ) -> Admission:
+        if not self._bounded:
+            return await self.shared.admit(checks, now, member, self.lease_s, dry)
+        async with asyncio.timeout(self.timeout_s):
+            return await self.shared.admit(checks, now, member, self.lease_s, dry)
 
-    def _budget(self, ticket: Ticket, cost: float) -> None:
+    def _plan(
+        self, policy: Policy, limits: Limits, workflow: str, key: str, tokens: int
+    ) -> list[Planned]:
+        """plan(), from a cache per policy version: only the token estimate changes."""
+        cache_key = (policy.version, workflow, key)
+        planned = self._plans.get(cache_key)
+        if planned is None:
+            if len(self._plans) > PLAN_CACHE_MAX:
+                self._plans.clear()
+            planned = self._plans[cache_key] = plan(limits, workflow, key, 0)
+        return [p if p.limit != "tokens_per_minute" else p.costing(tokens) for p in planned]
+
+    def _spent(self, ticket: Ticket) -> None:
+        """A settled request's view of its workflow's budget, for the budget gauges."""
         for p, counted in zip(ticket.planned, ticket.counts, strict=True):
             if p.limit == "spend_per_day" and p.level == "workflow":
-                spent = counted[0] / MICRO + cost
+                spent = counted[0] / MICRO + (ticket.cost or 0.0)
                 self.metrics.budget(ticket.workflow, p.check.limit / MICRO, spent)
-
-
-def _changes(ticket: Ticket) -> Iterator[tuple[Check, int]]:
-    for p in ticket.planned:
-        if p.check.kind == "slots":
-            yield p.check, 0
-        elif p.limit == "tokens_per_minute":
-            yield p.check, (ticket.tokens or 0) - ticket.estimate
-        elif p.check.kind == "day" and ticket.cost:
-            yield p.check, round(ticket.cost * MICRO)
 
 
 def _headers(

@@ -296,6 +296,7 @@ class Metrics:
             "Limit checks and settlements the shared store failed or was too slow for.",
             registry=registry,
         )
+        self._budgets: dict[str, tuple[Gauge, ...]] = {}
         self.budget_limit = Gauge(
             "floorgate_budget_dollars",
             "A workflow's spend_per_day, in US dollars.",
@@ -322,9 +323,15 @@ class Metrics:
         self._child(self.limits_unavailable_total, workflow).inc()
 
     def budget(self, workflow: str, limit: float, used: float) -> None:
-        self.budget_limit.labels(workflow).set(limit)
-        self.budget_used.labels(workflow).set(used)
-        self.budget_remaining.labels(workflow).set(max(0.0, limit - used))
+        gauges = self._budgets.get(workflow)
+        if gauges is None:
+            gauges = self._budgets[workflow] = tuple(
+                g.labels(workflow) for g in (self.budget_limit, self.budget_used,
+                                             self.budget_remaining)
+            )  # fmt: skip
+        gauges[0].set(limit)
+        gauges[1].set(used)
+        gauges[2].set(max(0.0, limit - used))
 
     def _state_series(self, registry: CollectorRegistry) -> None:
         """Feedback, the request ledger and live gates (ledger.py, feedback.py, gates.py)."""

@@ -132,7 +132,8 @@ class Runtime:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-            await self.limits.drain()
+            with suppress(TimeoutError):  # settlements still retrying give up at shutdown
+                await asyncio.wait_for(self.limits.drain(), LEDGER_CLOSE_S)
             await self.ledger.close(LEDGER_CLOSE_S)
             await self.store.close()
 

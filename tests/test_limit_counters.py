@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from gateway.state.base import Store
-from gateway.state.counters import DAY, MINUTE, Check, minute_start
+from gateway.state.counters import DAY, MINUTE, Check, Settlement, minute_start
 from gateway.state.redis import RedisStore
 from tests.redis_server import SHARED_URL, keys, shared_prefix
 from tests.test_state_contract import STORES, run
@@ -86,7 +86,7 @@ def test_a_token_estimate_is_corrected_in_the_minute_it_was_counted(kind: str) -
         tokens = window(1000, cost=800, name="tokens")
         assert (await store.admit([tokens], now, "a", LEASE_S)).refused is None
         assert (await store.admit([tokens], now, "b", LEASE_S)).refused == 0
-        await store.settle([(tokens, -700)], now, now + 1, "a")  # it used 100, not 800
+        await store.settle([Settlement([(tokens, -700)], now, "a")], now + 1)  # it used 100
         result = await store.admit([tokens], now + 2, "b", LEASE_S)
         assert result.refused is None and result.counts == [(0, 100)]
 
@@ -99,9 +99,9 @@ def test_a_day_admits_while_below_its_limit_and_starts_again_the_next_day(kind: 
         now = mid_minute()
         budget = day(1_000_000)  # micro-dollars
         assert (await store.admit([budget], now, "a", LEASE_S)).refused is None
-        await store.settle([(budget, 999_999)], now, now, "a")
+        await store.settle([Settlement([(budget, 999_999)], now, "a")], now)
         assert (await store.admit([budget], now, "b", LEASE_S)).refused is None  # still below
-        await store.settle([(budget, 5)], now, now, "b")  # the one in flight finishes
+        await store.settle([Settlement([(budget, 5)], now, "b")], now)  # the one in flight finishes
         result = await store.admit([budget], now, "c", LEASE_S)
         assert result.refused == 0 and result.counts == [(1_000_004, 0)]
         assert (await store.admit([budget], now + DAY, "d", LEASE_S)).refused is None
@@ -115,7 +115,7 @@ def test_slots_are_held_until_settled_or_their_lease_ends(kind: str) -> None:
         now = mid_minute()
         cap = slots(2)
         assert await admitted(store, [cap], now, 3) == 2
-        await store.settle([(cap, 0)], now, now, "r0")
+        await store.settle([Settlement([(cap, 0)], now, "r0")], now)
         assert (await store.admit([cap], now, "next", LEASE_S)).refused is None
         assert (await store.admit([cap], now, "more", LEASE_S)).refused == 0
         assert (await store.admit([cap], now + LEASE_S + 1, "late", LEASE_S)).refused is None
@@ -157,7 +157,7 @@ def test_a_requests_redis_keys_share_one_cluster_slot_and_expire() -> None:
             now = time.time()
             checks = [window(5), window(9, 3, "tokens"), day(10), slots(2)]
             await store.admit(checks, now, "r1", LEASE_S)
-            await store.settle([(checks[2], 4)], now, now, "r1")
+            await store.settle([Settlement([(checks[2], 4)], now, "r1")], now)
             await store.close()
 
         asyncio.run(main())
@@ -167,3 +167,19 @@ def test_a_requests_redis_keys_share_one_cluster_slot_and_expire() -> None:
         with redis.Redis.from_url(SHARED_URL) as client:
             for key in found:
                 assert 0 < client.pttl(key) <= 2 * DAY * 1000, key
+
+
+@pytest.mark.parametrize("kind", STORES)
+def test_one_settlement_call_settles_many_requests_in_many_scopes(kind: str) -> None:
+    async def scenario(store: Store) -> None:
+        now = mid_minute()
+        caps = [Check("slots", scope, "concurrency", 1, 1) for scope in ("wf-a", "wf-b")]
+        for i, cap in enumerate(caps):
+            assert (await store.admit([cap], now, f"r{i}", LEASE_S)).refused is None
+        await store.settle(
+            [Settlement([(cap, 0)], now, f"r{i}") for i, cap in enumerate(caps)], now
+        )
+        for cap in caps:
+            assert (await store.admit([cap], now, "next", LEASE_S)).refused is None
+
+    run(kind, scenario)

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from gateway.api.asgi import Disconnect, Headers, Message, Receive, Scope, Send, send_error
 from gateway.errors import GatewayError
-from gateway.limits import Ticket
+from gateway.limit_settler import Ticket
 from gateway.metrics import NONE, UNKNOWN, Metrics
 from gateway.pipeline import new_request_id
 

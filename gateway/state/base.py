@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal, NamedTuple, Protocol, get_args
 
-from gateway.state.counters import Admission, Check
+from gateway.state.counters import Admission, Check, Settlement
 
 Outcome = Literal["merged", "merged_with_edits", "rejected", "escaped_defect"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
@@ -216,10 +216,8 @@ class Store(Protocol):
         `dry`), count it against them all, atomically, in one round trip (counters.py)."""
         ...
 
-    async def settle(
-        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
-    ) -> None:
-        """After the request: correct its counts by the amounts, and free its slots."""
+    async def settle(self, settlements: Sequence[Settlement], now: float) -> None:
+        """After requests end: correct their counts by the amounts, free their slots."""
         ...
 
     async def put_document(self, key: str, value: str, ttl_s: float) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Kind = Literal["window", "day", "slots"]
 MINUTE = 60
@@ -44,6 +44,15 @@ Counted = tuple[int, int]
 class Admission:
     refused: int | None  # the index of the first check that refused; then nothing was counted
     counts: list[Counted]  # as they were before this request
+
+
+class Settlement(NamedTuple):
+    """What one ended request changes: amounts to add (windows: in the minute it was admitted;
+    days: today), its slots to free (`member`)."""
+
+    changes: Sequence[tuple[Check, int]]
+    admitted_at: float
+    member: str
 
 
 def minute_start(at: float) -> int:
@@ -89,16 +98,15 @@ class MemoryCounters:
                     self._slots.setdefault((check.scope, check.name), {})[member] = now + lease_s
         return Admission(refused, counts)
 
-    def settle(
-        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
-    ) -> None:
-        for check, amount in changes:
-            if check.kind == "slots":
-                self._slots.get((check.scope, check.name), {}).pop(member, None)
-            elif check.kind == "window":
-                self._add(check, minute_start(admitted_at), amount, now + WINDOW_TTL_S)
-            else:
-                self._add(check, day_start(now), amount, now + DAY_TTL_S)
+    def settle(self, settlements: Sequence[Settlement], now: float) -> None:
+        for changes, admitted_at, member in settlements:
+            for check, amount in changes:
+                if check.kind == "slots":
+                    self._slots.get((check.scope, check.name), {}).pop(member, None)
+                elif check.kind == "window":
+                    self._add(check, minute_start(admitted_at), amount, now + WINDOW_TTL_S)
+                else:
+                    self._add(check, day_start(now), amount, now + DAY_TTL_S)
 
     def _counted(self, check: Check, now: float) -> Counted:
         if check.kind == "window":
@@ -107,6 +115,8 @@ class MemoryCounters:
         if check.kind == "day":
             return self._get(check, day_start(now), now), 0
         leases = self._slots.get((check.scope, check.name), {})
+        if len(leases) < check.limit:  # expired leases go within a minute: room either way
+            return len(leases), 0
         return sum(1 for end in leases.values() if end > now), 0
 
     def _get(self, check: Check, start: int, now: float) -> int:

@@ -27,7 +27,7 @@ from gateway.state.base import (
     bucket_starts,
     count_recent,
 )
-from gateway.state.counters import Admission, Check, MemoryCounters
+from gateway.state.counters import Admission, Check, MemoryCounters, Settlement
 from gateway.state.records import Key, Records, key_of
 
 log = logging.getLogger("floorgate.state")
@@ -79,10 +79,8 @@ class MemoryStore:
     ) -> Admission:
         return self.counters.admit(checks, now, member, lease_s, dry)
 
-    async def settle(
-        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
-    ) -> None:
-        self.counters.settle(changes, admitted_at, now, member)
+    async def settle(self, settlements: Sequence[Settlement], now: float) -> None:
+        self.counters.settle(settlements, now)
 
     async def put_document(self, key: str, value: str, ttl_s: float) -> None:
         documents = self._documents

@@ -46,7 +46,7 @@ from gateway.state.base import (
     bucket_starts,
     count_recent,
 )
-from gateway.state.counters import Admission, Check
+from gateway.state.counters import Admission, Check, Settlement
 from gateway.state.redis_counters import RedisCounters
 
 WRITE = """
@@ -207,11 +207,9 @@ class RedisStore:
         with _translated():
             return await self.counters.admit(checks, now, member, lease_s, dry)
 
-    async def settle(
-        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
-    ) -> None:
+    async def settle(self, settlements: Sequence[Settlement], now: float) -> None:
         with _translated():
-            await self.counters.settle(changes, admitted_at, now, member)
+            await self.counters.settle(settlements, now)
 
     async def put_document(self, key: str, value: str, ttl_s: float) -> None:
         with _translated():

@@ -27,6 +27,7 @@ from gateway.state.counters import (
     WINDOW_TTL_S,
     Admission,
     Check,
+    Settlement,
     day_start,
     minute_start,
 )
@@ -72,12 +73,12 @@ if refused == 0 and ARGV[5] ~= '1' then
 end
 return {refused, counts}
 """
-# KEYS: one per change. ARGV: member, then per change: kind, amount, ttl (ms).
+# KEYS: one per change. ARGV per change: kind, amount, ttl (ms), member.
 SETTLE = """
 for i = 1, #KEYS do
-  local a = 1 + (i - 1) * 3
+  local a = (i - 1) * 4
   if ARGV[a + 1] == 's' then
-    redis.call('ZREM', KEYS[i], ARGV[1])
+    redis.call('ZREM', KEYS[i], ARGV[a + 4])
   elseif ARGV[a + 2] ~= '0' then
     redis.call('INCRBY', KEYS[i], ARGV[a + 2])
     redis.call('PEXPIRE', KEYS[i], ARGV[a + 3])
@@ -114,21 +115,21 @@ class RedisCounters:
             int(refused) - 1 if int(refused) else None, [(int(a), int(b)) for a, b in counts]
         )
 
-    async def settle(
-        self, changes: Sequence[tuple[Check, int]], admitted_at: float, now: float, member: str
-    ) -> None:
-        keys: list[str] = []
-        args: list[Any] = [member]
-        for check, amount in changes:
-            if check.kind == "window":
-                keys.append(self.key(check, f"m:{minute_start(admitted_at)}"))
-            elif check.kind == "day":
-                keys.append(self.key(check, f"d:{day_start(now)}"))
-            else:
-                keys.append(self.key(check, "slots"))
-            args += [KIND_CODES[check.kind], amount, TTL_MS[check.kind]]
-        if keys:
+    async def settle(self, settlements: Sequence[Settlement], now: float) -> None:
+        """One script call per scope (a Cluster slot each) for a whole batch of requests."""
+        calls: dict[str, tuple[list[str], list[Any]]] = {}
+        for changes, admitted_at, member in settlements:
+            for check, amount in changes:
+                keys, args = calls.setdefault(check.scope, ([], []))
+                keys.append(self._settled_key(check, admitted_at, now))
+                args += [KIND_CODES[check.kind], amount, TTL_MS[check.kind], member]
+        for keys, args in calls.values():
             await self._settle(keys, args)
+
+    def _settled_key(self, check: Check, admitted_at: float, now: float) -> str:
+        if check.kind == "window":
+            return self.key(check, f"m:{minute_start(admitted_at)}")
+        return self.key(check, f"d:{day_start(now)}" if check.kind == "day" else "slots")
 
     def _keys(self, check: Check, now: float) -> list[str]:
         if check.kind == "window":
