@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from bench.results import (
     FLOOR,
     FLOORGATE,
+    FLOORGATE_LIMITS,
     FLOORGATE_LITELLM,
+    FLOORGATE_REDIS,
+    FLOORGATE_REDIS_LIMITS,
+    LIMIT_PAIRS,
     LITELLM_PROXY,
     MOCK,
     Results,
@@ -17,7 +21,8 @@ from bench.results import (
     ratio,
 )
 
-GATEWAYS = (FLOOR, FLOORGATE, FLOORGATE_LITELLM, LITELLM_PROXY)
+GATEWAYS = (FLOOR, FLOORGATE, FLOORGATE_LIMITS, FLOORGATE_REDIS, FLOORGATE_REDIS_LIMITS,
+            FLOORGATE_LITELLM, LITELLM_PROXY)  # fmt: skip
 PROCESSES = (FLOOR, FLOORGATE, LITELLM_PROXY)
 PEAK = 64  # the concurrency the throughput figures are quoted at
 PERCENTILES = (50, 90, 99)
@@ -88,6 +93,20 @@ def process_rows(results: Results) -> list[list[str]]:
     return rows
 
 
+def limit_rows(results: Results) -> list[list[str]]:
+    """The limiter's cost: the same process and path, with limits off and on, same rounds."""
+    rows = []
+    for off, on in LIMIT_PAIRS:
+        if on not in results.targets():
+            continue
+        for c in results.connections(on):
+            cells = [cell(results.cpu(off, c), 3), cell(results.cpu(on, c), 3)]
+            cells.append(cell(results.cpu_delta_us(off, on, c), 1))
+            cells += [cell(results.overhead(off, c, 50), 3), cell(results.overhead(on, c, 50), 3)]
+            rows.append([off, str(c), *cells])
+    return rows
+
+
 def goals(results: Results) -> list[Goal]:
     rps = median(results.rps(FLOORGATE, PEAK))
     litellm_rps = median(results.rps(LITELLM_PROXY, PEAK))
@@ -154,6 +173,12 @@ def summary(results: Results) -> dict[str, object]:
         "litellm_path_overhead_p50_ms_c1": median(results.overhead(FLOORGATE_LITELLM, 1, 50)),
         "litellm_path_overhead_p99_ms_c1": median(results.overhead(FLOORGATE_LITELLM, 1, 99)),
         "litellm_path_cpu_ms_per_request": median(results.cpu(FLOORGATE_LITELLM, PEAK)),
+        "limits_cpu_ms_per_request": median(results.cpu(FLOORGATE_LIMITS, PEAK)),
+        "limits_cpu_delta_us_c1": median(results.cpu_delta_us(FLOORGATE, FLOORGATE_LIMITS, 1)),
+        "limits_cpu_delta_us_c64": median(results.cpu_delta_us(FLOORGATE, FLOORGATE_LIMITS, PEAK)),
+        "limits_redis_cpu_delta_us_c64": median(
+            results.cpu_delta_us(FLOORGATE_REDIS, FLOORGATE_REDIS_LIMITS, PEAK)
+        ),
     }
     if LITELLM_PROXY in results.targets():
         litellm_rps = median(results.rps(LITELLM_PROXY, PEAK))
@@ -184,6 +209,12 @@ def print_all(results: Results) -> None:
         "Streaming time to first byte (p50 of each round, ms); start to ready (s); RSS (MiB)",
         ["target", "ttfb p50", "ttfb overhead", "ready", "rss after load"],
         process_rows(results),
+    )
+    print_table(
+        "Limits: CPU per request (ms) with limits off and on, one process, same rounds; "
+        "on - off in µs; latency overhead p50 (ms)",
+        ["process", "c", "cpu off", "cpu on", "on - off µs", "overhead off", "overhead on"],
+        limit_rows(results),
     )
     print_table(
         "Floorgate against its goals",

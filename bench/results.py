@@ -12,6 +12,11 @@ MOCK = "mock"
 FLOOR = "floor"
 FLOORGATE = "floorgate"
 FLOORGATE_LITELLM = "floorgate-litellm"
+FLOORGATE_LIMITS = "floorgate+limits"  # the same process as FLOORGATE, a workflow with limits
+FLOORGATE_REDIS = "floorgate-redis"  # --redis: state (and limits) in Redis
+FLOORGATE_REDIS_LIMITS = "floorgate-redis+limits"
+# (limits off, limits on): each pair is one process, measured in the same rounds
+LIMIT_PAIRS = ((FLOORGATE, FLOORGATE_LIMITS), (FLOORGATE_REDIS, FLOORGATE_REDIS_LIMITS))
 LITELLM_PROXY = "litellm-proxy"
 
 
@@ -77,6 +82,17 @@ class Results:
     def cpu(self, target: str, connections: int) -> Spread | None:
         values = [s.cpu_ms_per_request for s in self.samples(target, connections)]
         return Spread.of([v for v in values if v is not None])
+
+    def cpu_delta_us(self, off: str, on: str, connections: int) -> Spread | None:
+        """CPU per request with limits on minus off, round by round (µs)."""
+        pairs = zip(self.samples(on, connections), self.samples(off, connections), strict=False)
+        return Spread.of(
+            [
+                (a.cpu_ms_per_request - b.cpu_ms_per_request) * 1000
+                for a, b in pairs
+                if a.cpu_ms_per_request is not None and b.cpu_ms_per_request is not None
+            ]
+        )
 
     def errors(self, target: str) -> int:
         return sum(

@@ -1,6 +1,7 @@
 """`make bench`: Floorgate under wrk against a mock upstream, beside the floor and LiteLLM.
 
     .venv/bin/python -m bench.run [--duration 5] [--runs 3] [--vs-litellm] [--skip-gateway]
+                                  [--redis redis://127.0.0.1:6379/0]
 
 Every target is loaded in the same rounds, in turn, so that each figure can be set against the
 mock called directly in the same round. The tables go to stdout, one JSON summary line last;
@@ -26,7 +27,10 @@ from bench.procs import Children, StartupError, cpu_seconds, rss_mib
 from bench.results import (
     FLOOR,
     FLOORGATE,
+    FLOORGATE_LIMITS,
     FLOORGATE_LITELLM,
+    FLOORGATE_REDIS,
+    FLOORGATE_REDIS_LIMITS,
     LITELLM_PROXY,
     MOCK,
     Results,
@@ -52,6 +56,7 @@ WARMUP_S = 2
 COMPLETIONS = "/v1/chat/completions"
 STREAM = "/stream/v1/chat/completions"
 DIRECT_MODEL = "workflow/bulk-summarization"
+LIMITED_MODEL = "workflow/bulk-limited"  # the same path, with every kind of limit on
 LITELLM_PATH_MODEL = "workflow/deploy-pipeline"
 STREAM_MODEL = "workflow/bulk-stream"
 PROMPT = (
@@ -92,6 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--vs-litellm", action="store_true", help="also run the LiteLLM proxy")
     parser.add_argument(
+        "--redis", metavar="URL", help="also run Floorgate with its state (and limits) in Redis"
+    )
+    parser.add_argument(
         "--skip-gateway", action="store_true", help="measure without Floorgate (mock, floor only)"
     )
     args = parser.parse_args(argv)
@@ -114,6 +122,15 @@ def start_services(
         services[FLOORGATE] = start_timed(
             children, FLOORGATE, launch, "/readyz", args.runs, READY_TIMEOUT_S
         )
+        if args.redis:
+            launch = floorgate_launch(
+                write_policy(workdir, base, direct_only=True),
+                FLOORGATE_REDIS_URL=args.redis,
+                FLOORGATE_REDIS_KEY_PREFIX=f"floorgate:bench-{os.getpid()}:",
+            )
+            services[FLOORGATE_REDIS] = start_timed(
+                children, FLOORGATE_REDIS, launch, "/readyz", 1, READY_TIMEOUT_S
+            )
         launch = floorgate_launch(write_policy(workdir, base))
         services[FLOORGATE_LITELLM] = start_timed(
             children, FLOORGATE_LITELLM, launch, "/readyz", 1, READY_TIMEOUT_S
@@ -139,6 +156,9 @@ def load_targets(services: dict[str, Service]) -> list[Target]:
         MOCK: (MOCK, "mock"),
         FLOOR: (FLOOR, "mock"),
         FLOORGATE: (FLOORGATE, DIRECT_MODEL),
+        FLOORGATE_LIMITS: (FLOORGATE, LIMITED_MODEL),
+        FLOORGATE_REDIS: (FLOORGATE_REDIS, DIRECT_MODEL),
+        FLOORGATE_REDIS_LIMITS: (FLOORGATE_REDIS, LIMITED_MODEL),
         FLOORGATE_LITELLM: (FLOORGATE_LITELLM, LITELLM_PATH_MODEL),
         LITELLM_PROXY: (LITELLM_PROXY, "mock"),
     }

@@ -115,7 +115,9 @@ def without_litellm_model(text: str) -> str:
     return str(yaml.safe_dump(document, sort_keys=False))
 
 
-def floorgate_launch(policy: Path) -> Launch:
+def floorgate_launch(policy: Path, **settings: str) -> Launch:
+    """`settings`: FLOORGATE_* variables to set, e.g. FLOORGATE_REDIS_URL."""
+
     def launch(port: int) -> tuple[list[str], dict[str, str]]:
         # Inherited FLOORGATE_* settings (a Redis URL, keys) would change what is measured.
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOORGATE_")}
@@ -127,6 +129,7 @@ def floorgate_launch(policy: Path) -> Launch:
             BENCH_MOCK_KEY="bench",
             PYTHONPATH=str(ROOT),
         )
+        env.update(settings)
         return floorgate_command(), env
 
     return launch

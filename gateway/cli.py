@@ -14,6 +14,7 @@ from gateway.classify import classify_lines
 from gateway.eval.commands import add_eval_commands
 from gateway.eval.schema import render_tickets_schema
 from gateway.explain import as_text, explain_workflow
+from gateway.limits_report import limits_text
 from gateway.policy.compiled import Policy
 from gateway.policy.loader import PolicyError, PolicyReadError, load_policy
 from gateway.policy.schema import render_schema
@@ -170,6 +171,7 @@ def explain(workflow: str, path: Path, given: dict[str, bool]) -> int:
     # A fresh process has seen no failures: health is only known to a running gateway.
     print(as_text(explain_workflow(policy, workflow, given, Health())))
     print("(model health is known only to a running gateway: POST /v1/route/explain)")
+    print("\n".join(limits_text(policy, workflow, Settings())))
     return 0
 
 

@@ -19,6 +19,7 @@ from tests.fake_upstream import FakeUpstream
 from tests.limits_gateway import MESSAGES, chat, gateway, sdk
 from tests.redis_server import SHARED_URL, shared_prefix
 from tests.state_gateway import sample, wait_until
+from tests.test_policy_check import floorgate
 
 
 def refusal(client: openai.OpenAI, **kwargs: Any) -> openai.APIStatusError:
@@ -202,3 +203,23 @@ def test_responses_and_embeddings_count_against_the_same_limits(limits_policy: P
         assert raw.headers["x-ratelimit-remaining-requests"] == "0"
         with pytest.raises(openai.RateLimitError):
             client.responses.create(model="workflow/x", input="Summarise.")
+
+
+def test_the_explain_command_shows_limits_and_what_redis_counts_of_them(
+    limits_policy: Path,
+) -> None:
+    with shared_prefix() as prefix:
+        with (
+            gateway(limits_policy, SHARED_URL, redis_key_prefix=prefix) as (url, _app),
+            sdk(url, "per-minute", key="key-tight") as client,
+        ):
+            chat(client)
+        env = {"FLOORGATE_REDIS_URL": SHARED_URL, "FLOORGATE_REDIS_KEY_PREFIX": prefix}
+        live = floorgate("explain", "per-minute", "--policies", limits_policy, env=env)
+    offline = floorgate("explain", "per-minute", "--policies", limits_policy)
+    assert live.returncode == 0, live.stderr
+    assert "  workflow: requests_per_minute 3, used 1 (fail_open)" in live.stdout
+    assert "  env-key-2: requests_per_minute 1, used 1 (fail_open)" in live.stdout
+    assert "(live usage from the shared store)" in live.stdout
+    assert "  workflow: tokens_per_minute 100000 (fail_open)" in offline.stdout
+    assert "set FLOORGATE_REDIS_URL, or POST /v1/route/explain" in offline.stdout
