@@ -375,6 +375,12 @@ class Metrics:
             "Ledger records dropped because the buffer was full (or at shutdown, unwritten).",
             registry=registry,
         )
+        self.responses_unstored = Counter(
+            "floorgate_responses_unstored",
+            "Responses that could not be stored (the state store was down): "
+            "previous_response_id and GET /v1/responses/{id} will not find them.",
+            registry=registry,
+        )
         self.ledger_buffered = Gauge(
             "floorgate_ledger_buffered",
             "Ledger records waiting to be written to the store.",

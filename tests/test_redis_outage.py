@@ -137,3 +137,20 @@ def test_a_full_buffer_counts_exactly_what_it_drops(policy: Path) -> None:
             assert caller.feedback(ids[0], "merged").json()["status"] == "recorded"
             assert caller.feedback(ids[-1], "merged").status_code == 404
     assert metric(app, "floorgate_ledger_dropped_total") == 15
+
+
+def test_responses_are_served_while_redis_is_down_and_counted_unstored(policy: Path) -> None:
+    with RedisServer() as server:
+        settings = state_settings(policy, server.url, redis_key_prefix=unique_prefix())
+        with served(settings) as (url, app), Caller(url) as caller:
+            client = caller.openai
+            kept = client.responses.create(model="workflow/deploy-pipeline", input="Plan it.")
+            assert client.responses.retrieve(kept.id).id == kept.id  # in Redis
+            server.kill()
+            served_anyway = client.responses.create(model="workflow/deploy-pipeline", input="Go.")
+            assert served_anyway.output_text
+            assert metric(app, "floorgate_responses_unstored_total") == 1
+            with pytest.raises(openai.APIStatusError) as info:
+                client.responses.retrieve(kept.id)
+            assert info.value.status_code == 503
+            assert info.value.code == "state_unavailable"

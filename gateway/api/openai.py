@@ -41,7 +41,9 @@ from gateway.streaming import relay
 class OpenAIEndpoints:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.stored = ResponseStore(rt.store, rt.settings.ledger_retention_s)
+        self.stored = ResponseStore(
+            rt.store, rt.settings.ledger_retention_s, rt.metrics.responses_unstored
+        )
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._exchange(scope, receive, send, self._chat)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from prometheus_client import Counter
 
 from gateway.errors import NotFound, Unavailable
 from gateway.state.base import Store, StoreUnavailable
@@ -39,9 +40,10 @@ class Stored:
 
 
 class ResponseStore:
-    def __init__(self, store: Store, retention_s: float) -> None:
+    def __init__(self, store: Store, retention_s: float, unstored: Counter) -> None:
         self.store = store
         self.retention_s = retention_s
+        self.unstored = unstored  # floorgate_responses_unstored_total
 
     async def save(self, owner: str, stored: Stored) -> bool:
         """Keep it; False (logged) when the store is down: the response is still served."""
@@ -50,6 +52,7 @@ class ResponseStore:
             await self.store.put_document(_key(owner, stored.response["id"]), value.decode(),
                                           self.retention_s)  # fmt: skip
         except StoreUnavailable as exc:
+            self.unstored.inc()
             log.warning("response %s not stored: %s", stored.response["id"], exc)
             return False
         return True
@@ -62,6 +65,7 @@ class ResponseStore:
             raise Unavailable(
                 "Stored responses cannot be read right now; retry, or send the whole "
                 "conversation as input instead of previous_response_id.",
+                code="state_unavailable",
                 headers={"retry-after": "1"},
             ) from exc
         if value is None:
