@@ -35,6 +35,8 @@ def test_codex_exec_runs_a_task_through_the_gateway(
         [str(CODEX), "exec", "--skip-git-repo-check", "-C", str(work),
          "-m", "workflow:draft-generation",
          "-c", "model_provider=floorgate", "-c", provider(gateway),
+         # Nothing but the gateway: no analytics, no update check.
+         "-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false",
          "Reply with one word. SAY: pong"],
         env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
