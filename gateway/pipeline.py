@@ -1,4 +1,5 @@
-"""The request path, up to the upstream call: auth, parse, check, identify, decide, select."""
+"""The request path: auth, parse, check, identify, decide, select; the upstream call; and,
+once for whole and streamed replies, what follows it (after_upstream)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import orjson
 
 from gateway.api.asgi import Headers
 from gateway.calibration import Contract, with_contract
+from gateway.classify import Verdict, classify_completion
 from gateway.errors import BadRequest
 from gateway.fields import check_chat_body
 from gateway.identify import Identity, identify
@@ -107,3 +109,23 @@ def plan_body(
         body = with_contract(body)
     stream = body.get("stream") is True
     return Call(request_id, policy, identity, body, stream, models, contract, caller.name)
+
+
+def after_upstream(
+    rt: Runtime,
+    call: Call,
+    target: ModelTarget,
+    completion: dict[str, Any] | None,
+    verdict: Verdict | None,
+    overhead_s: float,
+    first_token_s: float | None = None,
+) -> None:
+    """What follows the upstream call, once for whole and streamed replies: the timing; then,
+    for a reply the client got whole (`completion`), its verdict (metrics and ledger, judged
+    here unless given) and its usage."""
+    answered = call.answered(target.name)
+    rt.metrics.timing(answered.workflow, answered.route, target.name, overhead_s, first_token_s)
+    if completion is None:  # the stream broke or the client left: nothing was answered
+        return
+    rt.answered(answered, verdict if verdict is not None else classify_completion(completion))
+    rt.used(answered, target, completion)

@@ -16,10 +16,9 @@ import orjson
 from gateway.api.asgi import Send
 from gateway.api.boundary import Exchange
 from gateway.chat_stream import ChatStreamFixer, needs_fixing
-from gateway.classify import classify_completion
 from gateway.contract_stream import ContractFilter
 from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
-from gateway.pipeline import Call
+from gateway.pipeline import Call, after_upstream
 from gateway.policy.compiled import ModelTarget
 from gateway.runtime import Runtime
 from gateway.sse import DONE, Event, Framer, FramingError, StreamCopy
@@ -86,16 +85,12 @@ async def relay(
     finally:
         with suppress(Exception):
             await chunks.aclose()  # type: ignore[attr-defined]
-    answered = call.answered(target.name)
-    rt.metrics.timing(
-        answered.workflow, answered.route, target.name, first_token_s - upstream_s, first_token_s
-    )
+    completion = None
     if copy.status == 200:  # classified once the stream is over, off the critical path
         completion = copy.completion()
         if completion["usage"] is None and fixer is not None:
             completion["usage"] = fixer.usage  # the one counted for the client, if any
-        rt.answered(answered, classify_completion(completion))
-        rt.used(answered, target, completion)
+    after_upstream(rt, call, target, completion, None, first_token_s - upstream_s, first_token_s)
     return target.name, copy.status
 
 

@@ -29,7 +29,7 @@ from gateway.embeddings import plan_embeddings
 from gateway.errors import ModelNotFound
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE
-from gateway.pipeline import Call, plan_chat
+from gateway.pipeline import Call, after_upstream, plan_chat
 from gateway.responses.events import ResponseEvents
 from gateway.responses.store import ResponseStore, owner_of
 from gateway.responses.translate import as_completion
@@ -185,11 +185,8 @@ class OpenAIEndpoints:
         await send_response(
             send, 200, body, [*call.headers(target.name), *verdict_headers(verdict)]
         )
-        answered = call.answered(target.name)
-        rt.answered(answered, verdict)
-        rt.used(answered, target, completion)
         overhead_s = time.perf_counter() - ex.started - upstream_s
-        rt.metrics.timing(answered.workflow, answered.route, target.name, overhead_s, None)
+        after_upstream(rt, call, target, completion, verdict, overhead_s)
         return target.name
 
     async def _embed(
