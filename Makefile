@@ -11,9 +11,12 @@ run: setup
 	@$(LOCAL_MODEL) start
 	exec $(VENV)/floorgate serve
 
+# The line coverage of gateway/ must not fall below COVERAGE_FLOOR (measured: 95 %).
+COVERAGE_FLOOR := 93
+
 test: services setup clients lint
 	@$(LOCAL_MODEL) start
-	$(VENV)/pytest
+	$(VENV)/pytest --cov=gateway --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 	$(VENV)/python -m bench.chaos
 
 # The fault and attack suite: named scenarios against a live gateway, each PASS or FAIL with

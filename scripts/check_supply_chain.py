@@ -22,7 +22,9 @@ from pathlib import Path
 
 COMPROMISED = {"litellm": {"1.82.7", "1.82.8"}}
 # setuptools' distutils shim, and the editable install of this project (make setup).
-EXPECTED_PTH = ("distutils-precedence.pth", "__editable__.floorgate-*.pth")
+# a1_coverage.pth: coverage's (a dev tool, for make test's coverage floor; not in the image),
+# which measures a subprocess only when COVERAGE_PROCESS_START is set.
+EXPECTED_PTH = ("distutils-precedence.pth", "__editable__.floorgate-*.pth", "a1_coverage.pth")
 REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
 
 
