@@ -64,7 +64,7 @@ class Ticket:
         for p in self.planned:
             if p.check.kind == "slots":
                 yield p.check, 0
-            elif p.limit == "tokens_per_minute":
+            elif p.limit == "tokens_per_minute" and (self.tokens or 0) != self.estimate:
                 yield p.check, (self.tokens or 0) - self.estimate
             elif p.check.kind == "day" and self.cost:
                 yield p.check, round(self.cost * MICRO)
@@ -104,17 +104,22 @@ class Settler:
                 await self._settle(store, tickets)
 
     async def _settle(self, store: Store, tickets: list[Ticket]) -> None:
-        settlements = [t.settlement() for t in tickets]
+        # Requests per minute alone leave nothing to correct: no call at all.
+        settlements = [s for s in (t.settlement() for t in tickets) if s.changes]
+        if settlements:
+            await self._store(store, settlements)
+        for ticket in tickets:
+            self._settled(ticket)
+
+    async def _store(self, store: Store, settlements: list[Settlement]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with asyncio.timeout(self.timeout_s):
                     await store.settle(settlements, time.time())
-                break
+                return
             except (StoreUnavailable, TimeoutError) as exc:
                 self.metrics.limit_store_errors.inc()
-                log.warning("limits: %d requests not settled, try %d (%r)", len(tickets),
+                log.warning("limits: %d requests not settled, try %d (%r)", len(settlements),
                             attempt, exc)  # fmt: skip
                 if attempt < ATTEMPTS:
                     await asyncio.sleep(RETRY_S * attempt)
-        for ticket in tickets:
-            self._settled(ticket)
