@@ -9,7 +9,7 @@ garbage collector (measured by bench/ledger_memory.py).
 
 A field with many distinct values (free text, an evidence span) must not join the context: it
 would be kept once per record anyway, and never freed. Keep it beside the packed int instead
-(the value becomes a tuple) and count its bytes in `_cost`.
+(the value becomes a tuple) and count its bytes in `add`.
 
 Records live in generations, dicts of about 1/16 of the budget each, newest last: evicting the
 oldest records drops a whole generation at once (a dict emptied from the front one key at a time
@@ -18,21 +18,25 @@ would be scanned past its deleted slots on every eviction), and a lookup tries a
 
 from __future__ import annotations
 
+import operator
 import struct
-import sys
 from dataclasses import dataclass, field
+from sys import getsizeof
 
 from gateway.state.base import Record
 
 GENERATIONS = 16
 _ID_PREFIX = "fg-"  # gateway/pipeline.py: "fg-" and 24 hex digits
 _ID_HEX = 24
+_ID_LENGTH = len(_ID_PREFIX) + _ID_HEX
+_HEX = f"%0{_ID_HEX}x"
 _CONTEXT_BITS = 20  # up to about a million distinct contexts, then records keep their tuple
 _CONTEXT_MASK = (1 << _CONTEXT_BITS) - 1
 _FLOAT = struct.Struct("<d")
 _BITS = struct.Struct("<Q")
 _OWN = ("request_id", "time")
 _CONTEXT_AT = tuple(i for i, name in enumerate(Record._fields) if name not in _OWN)
+_context_of = operator.itemgetter(*_CONTEXT_AT)
 _TIME_AT = Record._fields.index("time")
 Key = int | str
 Value = int | tuple[object, ...]
@@ -46,7 +50,7 @@ class Generation:
 
     @property
     def size(self) -> int:
-        return sys.getsizeof(self.rows) + self.entries
+        return getsizeof(self.rows) + self.entries
 
 
 class Records:
@@ -73,16 +77,19 @@ class Records:
         return self._held + self._generations[-1].size
 
     def add(self, record: Record) -> bool:
-        """Keep `record`; False if one with its id is already kept."""
+        """Keep `record`; False if one with its id is already kept. A few µs: every answer
+        pays it once, in the ledger's batch writes."""
         key = key_of(record.request_id)
         if self._find(key) is not None:
             return False
         value = self._pack(record)
         newest = self._generations[-1]
-        newest.rows[key] = value
-        newest.entries += _cost(key, value)
-        newest.newest = max(newest.newest, record.time)
-        if newest.size * GENERATIONS >= self.budget:
+        rows = newest.rows
+        rows[key] = value
+        newest.entries += getsizeof(key) + getsizeof(value)
+        if record.time > newest.newest:
+            newest.newest = record.time
+        if not len(rows) & 63 and newest.size * GENERATIONS >= self.budget:  # every 64th
             self._held += newest.size
             self._generations.append(Generation())
         return True
@@ -114,7 +121,7 @@ class Records:
         return None
 
     def _pack(self, record: Record) -> Value:
-        context = tuple(record[i] for i in _CONTEXT_AT)
+        context = _context_of(record)
         index = self._contexts.get(context)
         if index is None:
             if len(self._context_list) >= self.max_contexts:
@@ -145,16 +152,12 @@ class Records:
 
 def key_of(request_id: str) -> Key:
     """The gateway's own ids as one int (their 12 random bytes); any other id as it is."""
-    digits = request_id[len(_ID_PREFIX) :]
-    if len(digits) == _ID_HEX and request_id.startswith(_ID_PREFIX):
+    if len(request_id) == _ID_LENGTH and request_id.startswith(_ID_PREFIX):
+        digits = request_id[len(_ID_PREFIX) :]
         try:
             number = int(digits, 16)
         except ValueError:
             return request_id
-        if f"{number:0{_ID_HEX}x}" == digits:  # one id, one int: no "A" for "a", no "_"
+        if _HEX % number == digits:  # one id, one int: no "A" for "a", no "_", no sign
             return number
     return request_id
-
-
-def _cost(key: Key, value: Value) -> int:
-    return sys.getsizeof(key) + sys.getsizeof(value)
