@@ -276,14 +276,23 @@ def test_gate_windows_fit_what_the_stores_keep() -> None:
 def test_the_memory_ledger_gives_the_garbage_collector_nothing_to_walk() -> None:
     # A full collection walks every tracked object while the event loop waits; the embedded
     # ledger holds up to a million records, so they must not be tracked ones.
+    # Servers other tests left running allocate in their threads meanwhile, so the count is
+    # taken over 20,000 records a few times and the least growth judged: a ledger that
+    # tracked its records would grow by at least 20,000 every time.
     async def scenario(store: Store) -> None:
         await store.write([record(0)])
-        gc.collect()
-        before = len(gc.get_objects())
-        await store.write([record(i, abstained=i % 3 == 0) for i in range(1, 20_001)])
-        await store.add_feedback([feedback(record(5), "merged")])
-        gc.collect()
-        assert len(gc.get_objects()) - before < 100
+        growth = []
+        for attempt in range(3):
+            gc.collect()
+            before = len(gc.get_objects())
+            first = 1 + attempt * 20_000
+            await store.write(
+                [record(i, abstained=i % 3 == 0) for i in range(first, first + 20_000)]
+            )
+            await store.add_feedback([feedback(record(first + 4), "merged")])
+            gc.collect()
+            growth.append(len(gc.get_objects()) - before)
+        assert min(growth) < 100, growth
         [found] = await store.lookup(["req-5"])
         assert found is not None and found.request_id == "req-5"
 
