@@ -81,6 +81,8 @@ def from_chat(completion: dict[str, Any], model: object) -> dict[str, Any]:
 class TextChunks:
     """The chat stream (framed by gateway/sse.py) re-told as text_completion chunks."""
 
+    finished = False  # ended by [DONE]
+
     def __init__(self, model: object) -> None:
         self.id, self.model = new_id("cmpl"), model
 

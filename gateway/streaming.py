@@ -20,6 +20,7 @@ from gateway.contract_stream import ContractFilter
 from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
 from gateway.pipeline import Call, after_upstream
 from gateway.policy.compiled import ModelTarget
+from gateway.responses.events import NativeEvents
 from gateway.runtime import Runtime
 from gateway.sse import DONE, Event, Framer, FramingError, StreamCopy
 from gateway.sse import event as sse_event
@@ -38,6 +39,8 @@ DRAIN_S = 1.0  # after [DONE], how long the end of the upstream body may take to
 class Reshape(Protocol):
     """Another endpoint's stream made from the chat stream's events (the Responses API's)."""
 
+    finished: bool  # True once the stream's last event was made: no [DONE] will end it
+
     def data(self, data: dict[str, Any]) -> bytes: ...
 
     def done(self) -> bytes: ...
@@ -46,17 +49,27 @@ class Reshape(Protocol):
 
 
 async def relay(
-    rt: Runtime, call: Call, ex: Exchange, send: Send, reshape: Reshape | None = None
+    rt: Runtime,
+    call: Call,
+    ex: Exchange,
+    send: Send,
+    reshape: Reshape | NativeEvents | None = None,
 ) -> tuple[str, int]:
     """Stream the completion to the client; returns (serving model, status for metrics).
+    With NativeEvents, the upstream is asked through the Responses API and its events are
+    passed through.
 
     Failures before the first byte raise GatewayError (fallback already happened); the client
     leaving then cancels the request (gateway/api/asgi.py's Disconnect), after it ends the
     stream here.
     """
+    native = reshape if isinstance(reshape, NativeEvents) else None
     opening = time.perf_counter()
     target, (first, chunks) = await rt.failover.open_stream(
-        call.identity.route, call.candidates, call.body
+        call.identity.route,
+        call.candidates,
+        call.body if native is None else native.body,
+        responses=native is not None,
     )
     upstream_s = time.perf_counter() - opening
     await send(
@@ -68,7 +81,7 @@ async def relay(
     )
     first_token_s = time.perf_counter() - ex.started
     copy = StreamCopy()
-    fixer = ChatStreamFixer(call.body) if needs_fixing(call.body) else None
+    fixer = ChatStreamFixer(call.body) if native is None and needs_fixing(call.body) else None
     translate = ContractFilter() if call.contract == "translate" else None
     events = _Events(copy, translate, fixer, reshape)
     try:
@@ -87,7 +100,7 @@ async def relay(
             await chunks.aclose()  # type: ignore[attr-defined]
     completion = None
     if copy.status == 200:  # classified once the stream is over, off the critical path
-        completion = copy.completion()
+        completion = copy.completion() if native is None else native.completion()
         if completion["usage"] is None and fixer is not None:
             completion["usage"] = fixer.usage  # the one counted for the client, if any
     after_upstream(rt, call, target, completion, None, first_token_s - upstream_s, first_token_s)
@@ -135,6 +148,8 @@ class _Events:
 class _ChatShape:
     """The chat stream as it is."""
 
+    finished = False
+
     def data(self, data: dict[str, Any]) -> bytes:
         return sse_event(orjson.dumps(data))
 
@@ -168,6 +183,8 @@ async def _pump(
                     return b"".join(out) + events.done()
                 _raise_in_band_error(event, target)
                 out.append(events.out(event))
+                if events.reshape.finished:  # a Responses stream ends at its last event
+                    return b"".join(out)
             if out:
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
             chunk = await anext(chunks, b"")
@@ -190,8 +207,14 @@ def _raise_in_band_error(event: Event, target: ModelTarget) -> None:
     if event.data is None or b'"error"' not in event.data:
         return
     data = event.json()
-    if isinstance(data, dict) and data.get("error") is not None and "choices" not in data:
-        error = data["error"]
+    if not isinstance(data, dict) or "choices" in data:
+        return
+    error = data.get("error")
+    if data.get("type") == "response.failed":  # a Responses stream's failure, or its error event
+        error = (data.get("response") or {}).get("error") or "the response failed"
+    elif data.get("type") == "error":
+        error = error or data
+    if error is not None:
         message = error.get("message") if isinstance(error, dict) else error
         raise UpstreamError(
             "protocol", "upstream reported an error: " + redact(str(message), target.api_key)

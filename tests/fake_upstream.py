@@ -29,7 +29,9 @@ A request field `fake_framing` (a model's `params`) frames the stream's events w
 `fake_end_delay` (seconds) holds the body's end back that long after `[DONE]`.
 Each recorded request carries `peer`, the client's port: one per connection.
 
-POST /v1/responses answers "native answer" as a Response (for models that pass it through).
+POST /v1/responses answers "native answer" as a Response (for models that pass it through),
+streamed as typed events when asked; streamed, `cut` stops after the first delta, `failed`
+reports an `error` and `response.failed` there, and `hang` never gets past its first event.
 POST /v1/embeddings answers a 3-dimensional vector per input, and honours status:<code>,
 flaky:<k>, hang, slow:<s> and malformed the same way.
 
@@ -282,17 +284,12 @@ class FakeUpstream:
         payload = {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
-    async def responses(self, request: web.Request) -> web.Response:
+    async def responses(self, request: web.Request) -> web.StreamResponse:
         """The Responses API, as a native upstream serves it: "native answer"."""
         body = orjson.loads(await request.read())
-        text = {"type": "output_text", "text": "native answer", "annotations": []}
-        message = {"id": "msg_up", "type": "message", "status": "completed",
-                   "role": "assistant", "content": [text]}  # fmt: skip
-        payload = {"id": f"resp_upstream{next(_ids)}", "object": "response", "status": "completed",
-                   "created_at": int(time.time()), "model": body.get("model"),
-                   "output": [message], "error": None, "incomplete_details": None,
-                   "usage": {"input_tokens": 4, "output_tokens": 2, "total_tokens": 6}}  # fmt: skip
-        return web.json_response(payload)
+        if body.get("stream"):
+            return await _response_stream(request, str(body.get("model", "ok")))
+        return web.json_response(_response(body.get("model"), [_native_message()]))
 
     async def models(self, request: web.Request) -> web.Response:
         data = [{"id": "ok", "object": "model", "created": 0, "owned_by": "fake"}]
@@ -354,6 +351,70 @@ def _error(status: int, retry_after: str = "1") -> web.Response:
         content_type="application/json",
         headers=headers,
     )
+
+
+NATIVE_ANSWER = "native answer"
+
+
+def _native_message(text: str = NATIVE_ANSWER) -> dict[str, Any]:
+    part = {"type": "output_text", "text": text, "annotations": []}
+    return {"id": "msg_up", "type": "message", "status": "completed", "role": "assistant",
+            "content": [part]}  # fmt: skip
+
+
+def _response(
+    model: object, output: list[dict[str, Any]], status: str = "completed"
+) -> dict[str, Any]:
+    return {"id": "resp_upstream", "object": "response", "status": status,
+            "created_at": int(time.time()), "model": model, "output": output, "error": None,
+            "incomplete_details": None,
+            "usage": {"input_tokens": 4, "output_tokens": 2, "total_tokens": 6}}  # fmt: skip
+
+
+def response_events(model: str) -> list[dict[str, Any]]:
+    """A streamed Response as OpenAI sends it (typed events, no [DONE]); `failed` ends with an
+    `error` event and `response.failed` after the first delta."""
+    message = _native_message()
+    where = {"item_id": "msg_up", "output_index": 0, "content_index": 0}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": _response(model, [], "in_progress")},
+        {"type": "response.in_progress", "response": _response(model, [], "in_progress")},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": {**message, "status": "in_progress", "content": []}},
+        {"type": "response.content_part.added", **where,
+         "part": {"type": "output_text", "text": "", "annotations": []}},
+    ]  # fmt: skip
+    words = NATIVE_ANSWER.split(" ")
+    deltas = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    events += [{"type": "response.output_text.delta", **where, "delta": d} for d in deltas]
+    if model == "failed":
+        error = {"code": "server_error", "message": "the model crashed"}
+        failed = {**_response(model, [], "failed"), "error": error}
+        events[-1:] = [{"type": "error", **error, "param": None},
+                       {"type": "response.failed", "response": failed}]  # fmt: skip
+        return [{**e, "sequence_number": i} for i, e in enumerate(events)]
+    events += [
+        {"type": "response.output_text.done", **where, "text": NATIVE_ANSWER},
+        {"type": "response.content_part.done", **where, "part": message["content"][0]},
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {"type": "response.completed", "response": _response(model, [message])},
+    ]
+    return [{**e, "sequence_number": i} for i, e in enumerate(events)]
+
+
+async def _response_stream(request: web.Request, model: str) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    for event in response_events(model):
+        await response.write(f"event: {event['type']}\n".encode() + b"data: "
+                             + orjson.dumps(event) + b"\n\n")  # fmt: skip
+        if model == "cut" and event["type"] == "response.output_text.delta":
+            assert request.transport is not None
+            request.transport.abort()  # gone after the first delta
+            return response
+        await asyncio.sleep(3600 if model == "hang" else 0.01)
+    await response.write_eof()
+    return response
 
 
 FRAMINGS = {

@@ -30,7 +30,7 @@ from gateway.errors import ModelNotFound
 from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
 from gateway.metrics import NONE
 from gateway.pipeline import Call, after_upstream, plan_chat
-from gateway.responses.events import ResponseEvents
+from gateway.responses.events import NativeEvents, ResponseEvents
 from gateway.responses.store import ResponseStore, owner_of
 from gateway.responses.translate import as_completion
 from gateway.responses.turn import plan_turn
@@ -98,7 +98,8 @@ class OpenAIEndpoints:
     async def _respond(
         self, ex: Exchange, scope: Scope, receive: Receive, send: Send, raw: bytes
     ) -> None:
-        """POST /v1/responses, translated to a chat completion and back."""
+        """POST /v1/responses, translated to a chat completion and back, or passed through to
+        models that serve it (turn.native)."""
         turn = await plan_turn(
             self.rt,
             self.stored,
@@ -111,7 +112,11 @@ class OpenAIEndpoints:
         ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
         ex.ticket = await self.rt.limits.admit(call)
         if call.stream:
-            events = ResponseEvents(turn.response_id, turn.request)
+            events = (
+                NativeEvents(turn.response_id, turn.request, turn.native_body())
+                if turn.native
+                else ResponseEvents(turn.response_id, turn.request)
+            )
             ex.model, ex.status = await relay(self.rt, call, ex, send, events)
             if events.finished:
                 await turn.keep(events.response)

@@ -137,9 +137,9 @@ class Wire(Strict):
     """`response_format: json_schema`: sent as is (native, the default), rewritten as
     `{type: json_object, schema}` (llama-cpp-python's server), or refused with a 400 (none)."""
     responses: bool = False
-    """Serves POST /responses itself (OpenAI does): a non-streamed Responses request whose every
-    candidate says so, with the calibration contract off, is passed through; every other one
-    is translated to chat completions."""
+    """Serves POST /responses itself (OpenAI does): a Responses request whose every candidate
+    says so, with the calibration contract off, is passed through (streamed, event by event);
+    every other one is translated to chat completions."""
 
 
 class ModelSpec(Strict):

@@ -12,7 +12,7 @@
 Each event is `event: <type>` and `data: <json>` with its `type` and `sequence_number`. A
 stream that breaks after its first byte ends with an `error` event and `response.failed`.
 Feed it the chat stream's chunks, framed by gateway/sse.py and normalised by
-gateway/chat_stream.py.
+gateway/chat_stream.py. NativeEvents passes an upstream's own Responses stream through instead.
 """
 
 from __future__ import annotations
@@ -23,13 +23,18 @@ import orjson
 
 from gateway.errors import GatewayError
 from gateway.responses.translate import (
+    as_completion,
     finish,
     function_call_item,
     message_item,
     new_id,
     output_text,
+    renamed,
     response_object,
 )
+from gateway.upstream.base import UpstreamError
+
+TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
 class _Call:
@@ -192,3 +197,34 @@ class ResponseEvents:
         kind = "response.completed" if self.response["status"] == "completed" else (
             "response.incomplete")  # fmt: skip
         return out + self._event(kind, response=self.response)
+
+
+class NativeEvents(ResponseEvents):
+    """An upstream's own Responses stream (a model with wire.responses), passed through event by
+    event: its Response objects under the gateway's id and the client's model name, its end
+    (`response.completed` or `.incomplete`, with no [DONE]) kept for the classifier and the
+    store. Its `error` and `response.failed` events are failures (gateway/streaming.py), ended
+    with this class's own `failed`, numbered after the upstream's last event."""
+
+    def __init__(self, response_id: str, request: dict[str, Any], body: dict[str, Any]) -> None:
+        super().__init__(response_id, request)
+        self.body = body  # the Responses request the upstream gets
+        self._id, self._request = response_id, request
+
+    def data(self, data: dict[str, Any]) -> bytes:
+        self._started = True
+        sequence = data.get("sequence_number")
+        self._sequence = sequence + 1 if isinstance(sequence, int) else self._sequence + 1
+        kind = str(data.get("type") or "")
+        if isinstance(data.get("response"), dict):
+            self.response = renamed(data["response"], self._id, self._request)
+            data = {**data, "response": self.response}
+            self.finished = kind in TERMINAL
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+    def done(self) -> bytes:
+        raise UpstreamError("protocol", "upstream sent [DONE] before response.completed")
+
+    def completion(self) -> dict[str, Any]:
+        """The finished Response, as the chat completion the classifier and counters read."""
+        return as_completion(self.response)

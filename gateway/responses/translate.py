@@ -294,6 +294,13 @@ def response_object(
     }
 
 
+def renamed(response: dict[str, Any], response_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """An upstream's own Response under the gateway's id and the model the client named."""
+    return {**response, "id": response_id, "model": request.get("model"),
+            "previous_response_id": request.get("previous_response_id"),
+            "store": request.get("store", True)}  # fmt: skip
+
+
 def finish(response: dict[str, Any], finish_reason: str | None, chat_usage: Any) -> None:
     """Close `response` as the chat choice finished: completed, or incomplete and why."""
     reason = INCOMPLETE.get(finish_reason or "")

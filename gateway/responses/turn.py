@@ -16,7 +16,7 @@ from gateway.errors import BadRequest
 from gateway.fields import check_chat_body, check_responses_body
 from gateway.pipeline import Call, parse_json, plan_body
 from gateway.responses.store import ResponseStore, Stored, owner_of
-from gateway.responses.translate import from_completion, new_id, to_chat
+from gateway.responses.translate import from_completion, new_id, renamed, to_chat
 from gateway.runtime import Runtime
 
 # What the gateway keeps for itself: the workflow in metadata, its own response ids and store.
@@ -37,13 +37,13 @@ class Turn:
         """The request as a Responses upstream gets it: the whole conversation as its input
         (the upstream never saw the gateway's response ids), stored by the gateway only."""
         body = {k: v for k, v in self.request.items() if k not in GATEWAY_ONLY}
+        if self.call.stream:
+            body["stream"] = True  # without stream_options: the events carry their usage
         return {**body, "input": self.conversation, "store": False}
 
     async def render_native(self, response: dict[str, Any]) -> bytes:
         """The upstream's own Response, under the gateway's id and the model the client named."""
-        response = {**response, "id": self.response_id, "model": self.request.get("model"),
-                    "previous_response_id": self.request.get("previous_response_id"),
-                    "store": self.request.get("store", True)}  # fmt: skip
+        response = renamed(response, self.response_id, self.request)
         await self.keep(response)
         return orjson.dumps(response)
 
@@ -88,9 +88,7 @@ async def plan_turn(
     chat, conversation = to_chat(request, history)
     check_chat_body(chat)
     call = plan_body(rt, request_id, caller, workflow_header, chat)
-    native = (
-        not call.stream
-        and call.contract == "off"
-        and all(t.spec.wire.responses and t.spec.direct for t in call.candidates)
+    native = call.contract == "off" and all(
+        t.spec.wire.responses and t.spec.direct for t in call.candidates
     )
     return Turn(call, request, owner, conversation, new_id("resp"), store, native)

@@ -124,8 +124,11 @@ class Transport(Protocol):
         """A Responses API call, for models that serve it (wire.responses)."""
         ...
 
-    def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
-        """Yield the upstream's SSE bytes as they arrive, ending with `data: [DONE]`."""
+    def stream(
+        self, target: ModelTarget, body: dict[str, Any], responses: bool = False
+    ) -> AsyncIterator[bytes]:
+        """Yield the upstream's SSE bytes as they arrive, ending with `data: [DONE]`; with
+        `responses`, the events of a streamed Responses API call (wire.responses)."""
         ...
 
     async def close(self) -> None: ...

@@ -101,13 +101,15 @@ class DirectTransport:
             raise _status_error(target, resp.status, resp.header(b"retry-after"), resp.body)
         return resp.body
 
-    async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def stream(
+        self, target: ModelTarget, body: dict[str, Any], responses: bool = False
+    ) -> AsyncIterator[bytes]:
         spec = target.spec
         base, headers = self._endpoint(target)
         try:
             resp = await self._http(target).stream(
                 "POST",
-                base + "/chat/completions",
+                base + ("/responses" if responses else "/chat/completions"),
                 wire_body(target, body),
                 headers,
                 connect_timeout=spec.connect_timeout_s,

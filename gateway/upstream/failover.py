@@ -69,12 +69,17 @@ class Failover:
         return (await self._first_success(NO_ROUTE, [target], call))[1]
 
     async def open_stream(
-        self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]
+        self,
+        route: str,
+        candidates: Sequence[ModelTarget],
+        body: dict[str, Any],
+        responses: bool = False,
     ) -> tuple[ModelTarget, tuple[bytes, AsyncIterator[bytes]]]:
-        """Start a stream and wait for its first bytes; until then, failures fall back."""
+        """Start a stream (a Responses API one with `responses`) and wait for its first bytes;
+        until then, failures fall back."""
 
         async def call(target: ModelTarget) -> tuple[bytes, AsyncIterator[bytes]]:
-            chunks = self._transport_for(target).stream(target, body)
+            chunks = self._transport_for(target).stream(target, body, responses)
             try:
                 return await anext(chunks), chunks
             except StopAsyncIteration:

@@ -66,7 +66,11 @@ class LitellmTransport:
     async def respond(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         raise UpstreamError("protocol", "Responses are passed through on the direct path only")
 
-    async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def stream(
+        self, target: ModelTarget, body: dict[str, Any], responses: bool = False
+    ) -> AsyncIterator[bytes]:
+        if responses:
+            raise UpstreamError("protocol", "Responses are passed through on the direct path only")
         # As on the direct path, first_token_timeout_s bounds the wait for the stream to
         # start and then for each chunk.
         wait = target.spec.first_token_timeout_s

@@ -38,7 +38,9 @@ class MemoryTransport:
     async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         return await self.complete(target, body)
 
-    async def stream(self, target: ModelTarget, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def stream(
+        self, target: ModelTarget, body: dict[str, Any], responses: bool = False
+    ) -> AsyncIterator[bytes]:
         chunks = self._answer(target, body)
         assert isinstance(chunks, list), "a stream answers with a list of chunks"
         for chunk in chunks:
