@@ -154,8 +154,9 @@ def chunks(behaviour: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         arguments = {"index": 0, "function": {"arguments": call["function"]["arguments"]}}
         out.append(chunk({"tool_calls": [{"index": 0, **head}]}))  # name first, as OpenAI does
         out.append(chunk({"tool_calls": [arguments]}))
-    elif message.get("refusal"):
-        out.append(chunk({"refusal": message["refusal"]}))
+    elif message.get("refusal"):  # streamed word by word, as OpenAI does
+        words = message["refusal"].split(" ")
+        out += [chunk({"refusal": w if i == 0 else " " + w}) for i, w in enumerate(words)]
     else:
         words = message["content"].split(" ")
         out += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]

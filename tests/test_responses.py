@@ -229,6 +229,29 @@ def test_a_streamed_tool_call_then_a_stored_follow_up(
     assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "tool"]
 
 
+def test_a_streamed_refusal_is_a_refusal_part(client: openai.OpenAI) -> None:
+    events = _events(client.responses.create(model="route/refuses", input="Go.", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[2:4] == ["response.output_item.added", "response.content_part.added"]
+    assert events[3].part.type == "refusal"
+    deltas = [e.delta for e in events if e.type == "response.refusal.delta"]
+    assert len(deltas) > 1 and "".join(deltas) == "I can't help with that."
+    assert kinds[-4:] == [
+        "response.refusal.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    [done] = [e for e in events if e.type == "response.refusal.done"]
+    assert done.refusal == "I can't help with that."
+    assert "response.output_text.delta" not in kinds
+    [item] = events[-1].response.output
+    assert item.type == "message"
+    assert [(p.type, getattr(p, "refusal", None)) for p in item.content] == [
+        ("refusal", "I can't help with that.")
+    ]
+
+
 def test_a_stream_broken_after_its_first_byte_fails_in_the_sdk(client: openai.OpenAI) -> None:
     seen: list[str] = []
     with pytest.raises(openai.APIError) as info:

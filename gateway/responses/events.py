@@ -3,6 +3,7 @@
     response.created, response.in_progress
     response.output_item.added (message)      response.content_part.added (output_text)
     response.output_text.delta ...            response.output_text.done
+    (or, for a chat `refusal`, a refusal part: response.refusal.delta ... response.refusal.done)
     response.content_part.done                response.output_item.done
     response.output_item.added (function_call)
     response.function_call_arguments.delta ... response.function_call_arguments.done
@@ -51,10 +52,10 @@ class ResponseEvents:
         self.response = response_object(response_id, request, "in_progress", [])
         self._sequence = 0
         self._started = False
-        self._text: str | None = None  # the open message item's text, if one is open
+        # The open message item's content parts, (type, text) each; None when none is open.
+        self._parts: list[tuple[str, str]] | None = None
         self._message_id = ""
         self._message_index = 0
-        self._refusal = ""
         self._calls: dict[int, _Call] = {}
         self._finish: str | None = None
         self._usage: Any = None
@@ -105,19 +106,20 @@ class ResponseEvents:
                 continue  # a Response has one output: the first choice
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                out += self._text_delta(str(delta["content"]))
+                out += self._part_delta("output_text", str(delta["content"]))
             if delta.get("refusal"):
-                self._refusal += str(delta["refusal"])
+                out += self._part_delta("refusal", str(delta["refusal"]))
             for call in delta.get("tool_calls") or ():
                 out += self._call_delta(call)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
         return bytes(out)
 
-    def _text_delta(self, text: str) -> bytes:
+    def _part_delta(self, kind: str, text: str) -> bytes:
+        """A delta of the message's text or refusal, opening the message and the part first."""
         out = b""
-        if self._text is None:
-            self._text, self._message_id = "", new_id("msg")
+        if self._parts is None:
+            self._parts, self._message_id = [], new_id("msg")
             self._message_index = len(self.output)
             self.output.append(message_item(self._message_id, [], "in_progress"))
             out += self._event(
@@ -125,14 +127,34 @@ class ResponseEvents:
                 output_index=self._message_index,
                 item=message_item(self._message_id, [], "in_progress"),
             )
-            out += self._event("response.content_part.added", part=output_text(""), **self._where())
-        self._text += text
+        if not self._parts or self._parts[-1][0] != kind:
+            out += self._close_part()
+            self._parts.append((kind, ""))
+            out += self._event("response.content_part.added", part=_part(kind, ""),
+                               **self._where())  # fmt: skip
+        self._parts[-1] = (kind, self._parts[-1][1] + text)
+        if kind == "refusal":
+            return out + self._event("response.refusal.delta", delta=text, **self._where())
         return out + self._event("response.output_text.delta", delta=text, logprobs=[],
                                  **self._where())  # fmt: skip
 
     def _where(self) -> dict[str, Any]:
+        index = len(self._parts or ()) - 1
         return {"item_id": self._message_id, "output_index": self._message_index,
-                "content_index": 0}  # fmt: skip
+                "content_index": max(index, 0)}  # fmt: skip
+
+    def _close_part(self) -> bytes:
+        """The events that end the open message's last part, if it has one."""
+        if not self._parts:
+            return b""
+        kind, text = self._parts[-1]
+        if kind == "refusal":
+            out = self._event("response.refusal.done", refusal=text, **self._where())
+        else:
+            out = self._event("response.output_text.done", text=text, logprobs=[],
+                              **self._where())  # fmt: skip
+        return out + self._event("response.content_part.done", part=_part(kind, text),
+                                 **self._where())  # fmt: skip
 
     def _call_delta(self, delta: dict[str, Any]) -> bytes:
         out = b""
@@ -161,13 +183,11 @@ class ResponseEvents:
         return out
 
     def _close_message(self) -> bytes:
-        if self._text is None:
+        if self._parts is None:
             return b""
-        text, self._text = self._text, None
-        part = output_text(text)
-        out = self._event("response.output_text.done", text=text, logprobs=[], **self._where())
-        out += self._event("response.content_part.done", part=part, **self._where())
-        item = message_item(self._message_id, [part], "completed")
+        out = self._close_part()
+        parts, self._parts = self._parts, None
+        item = message_item(self._message_id, [_part(k, t) for k, t in parts], "completed")
         self.output[self._message_index] = item
         return out + self._event(
             "response.output_item.done", output_index=self._message_index, item=item
@@ -175,9 +195,6 @@ class ResponseEvents:
 
     def _done(self) -> bytes:
         out = self._close_message()
-        if self._refusal:
-            part = {"type": "refusal", "refusal": self._refusal}
-            self.output.append(message_item(new_id("msg"), [part], "completed"))
         for call in self._calls.values():
             item = function_call_item(call.item_id, call.call_id, call.name, call.arguments,
                                       "completed")  # fmt: skip
@@ -197,6 +214,10 @@ class ResponseEvents:
         kind = "response.completed" if self.response["status"] == "completed" else (
             "response.incomplete")  # fmt: skip
         return out + self._event(kind, response=self.response)
+
+
+def _part(kind: str, text: str) -> dict[str, Any]:
+    return {"type": "refusal", "refusal": text} if kind == "refusal" else output_text(text)
 
 
 class NativeEvents(ResponseEvents):
