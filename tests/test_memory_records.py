@@ -97,3 +97,21 @@ def test_the_collector_does_not_track_them() -> None:
     gc.collect()
     generations = records._generations  # the dicts a full collection would otherwise walk
     assert not any(gc.is_tracked(g.rows) for g in generations)
+
+
+def test_evidence_is_kept_per_record_and_leaves_with_it() -> None:
+    # Evidence is free text: were it part of the shared context, every distinct span would be
+    # kept for the life of the process, after its record was evicted.
+    records = Records(64 * 1024)
+    written = [
+        record(at=1000.0 + i, self_flagged=True, source="text", evidence=f"I think, case {i}")
+        for i in range(5_000)
+    ]
+    for r in written:
+        records.add(r)
+        records.evict(expired_before=0.0)
+    assert len(records._contexts) == 1
+    assert records.nbytes <= 64 * 1024
+    kept = [r for r in written if r.request_id in records]
+    assert 0 < len(kept) < len(written)
+    assert [records.get(r.request_id) for r in kept] == kept

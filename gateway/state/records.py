@@ -7,9 +7,9 @@ record's other fields (workflow, route, model, policy version, verdict), which t
 records share and which is kept once. About 120 bytes a record, none of it tracked by the
 garbage collector (measured by bench/ledger_memory.py).
 
-A field with many distinct values (free text, an evidence span) must not join the context: it
-would be kept once per record anyway, and never freed. Keep it beside the packed int instead
-(the value becomes a tuple) and count its bytes in `add`.
+A field with many distinct values must not join the context: it would be kept once per record
+anyway, and never freed. The verdict's evidence (free text, on abstentions and flags) is kept
+beside the packed int instead, as (int, evidence), and its bytes count in the budget.
 
 Records live in generations, dicts of about 1/16 of the budget each, newest last: evicting the
 oldest records drops a whole generation at once (a dict emptied from the front one key at a time
@@ -34,10 +34,11 @@ _CONTEXT_BITS = 20  # up to about a million distinct contexts, then records keep
 _CONTEXT_MASK = (1 << _CONTEXT_BITS) - 1
 _FLOAT = struct.Struct("<d")
 _BITS = struct.Struct("<Q")
-_OWN = ("request_id", "time")
+_OWN = ("request_id", "time", "evidence")
 _CONTEXT_AT = tuple(i for i, name in enumerate(Record._fields) if name not in _OWN)
 _context_of = operator.itemgetter(*_CONTEXT_AT)
 _TIME_AT = Record._fields.index("time")
+_EVIDENCE_AT = Record._fields.index("evidence")
 Key = int | str
 Value = int | tuple[object, ...]
 
@@ -86,7 +87,7 @@ class Records:
         newest = self._generations[-1]
         rows = newest.rows
         rows[key] = value
-        newest.entries += getsizeof(key) + getsizeof(value)
+        newest.entries += getsizeof(key) + _size(value)
         if record.time > newest.newest:
             newest.newest = record.time
         if not len(rows) & 63 and newest.size * GENERATIONS >= self.budget:  # every 64th
@@ -129,25 +130,26 @@ class Records:
             index = self._contexts[context] = len(self._context_list)
             self._context_list.append(context)
         bits: int = _BITS.unpack(_FLOAT.pack(record.time))[0]
-        return bits << _CONTEXT_BITS | index
+        packed = bits << _CONTEXT_BITS | index
+        return (packed, record.evidence) if record.evidence else packed
 
     def _unpack(self, request_id: str, value: Value) -> Record:
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) and len(value) != 2:
             return Record._make(value)
+        packed, evidence = value if isinstance(value, tuple) else (value, "")
+        assert isinstance(packed, int)
         fields: list[object] = [None] * len(Record._fields)
-        for at, item in zip(_CONTEXT_AT, self._context_list[value & _CONTEXT_MASK], strict=True):
+        for at, item in zip(_CONTEXT_AT, self._context_list[packed & _CONTEXT_MASK], strict=True):
             fields[at] = item
-        fields[0], fields[_TIME_AT] = request_id, self._time_of(value)
+        fields[0], fields[_EVIDENCE_AT] = request_id, evidence
+        fields[_TIME_AT] = _FLOAT.unpack(_BITS.pack(packed >> _CONTEXT_BITS))[0]
         return Record._make(fields)
 
-    @staticmethod
-    def _time_of(value: Value) -> float:
-        if isinstance(value, tuple):
-            at = value[_TIME_AT]
-            assert isinstance(at, float)
-            return at
-        found: float = _FLOAT.unpack(_BITS.pack(value >> _CONTEXT_BITS))[0]
-        return found
+
+def _size(value: Value) -> int:
+    if isinstance(value, tuple):
+        return getsizeof(value) + sum(getsizeof(item) for item in value)
+    return getsizeof(value)
 
 
 def key_of(request_id: str) -> Key:
