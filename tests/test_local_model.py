@@ -97,3 +97,19 @@ def test_a_response_streamed_from_the_real_model(shipped_gateway: openai.OpenAI)
     assert events[-1].type in ("response.completed", "response.incomplete")
     assert events[-1].response.output_text.strip()
     assert events[-1].response.usage is not None and events[-1].response.usage.output_tokens > 0
+
+
+def test_a_developer_message_as_codex_sends_it_reaches_the_real_model(
+    shipped_gateway: openai.OpenAI,
+) -> None:
+    # Codex and the Agents SDK send their instructions as role 'developer', which the
+    # llama-cpp-python server refuses with a 500; the gateway sends it as 'system'.
+    response = shipped_gateway.responses.create(
+        model="workflow:draft-generation",
+        input=[
+            {"role": "developer", "content": "Answer in one word."},
+            {"role": "user", "content": "Name one colour."},
+        ],
+        max_output_tokens=8,
+    )
+    assert response.output_text.strip()

@@ -55,6 +55,22 @@ def test_the_reply_cap_reaches_the_upstream_in_the_field_it_knows(
     assert dropped not in body
 
 
+@pytest.mark.parametrize(
+    ("route", "role"),
+    [("no-usage", "system"),  # llama-cpp-python's server answers 'developer' with a 500
+     ("openai-wire", "developer")],  # provider openai
+)  # fmt: skip
+def test_a_developer_message_reaches_the_upstream_in_a_role_it_knows(
+    client: openai.OpenAI, upstream: FakeUpstream, route: str, role: str
+) -> None:
+    seen = upstream.seen
+    messages = [{"role": "developer", "content": "Be brief."}, *USER]
+    client.chat.completions.create(model=f"route/{route}", messages=messages)  # type: ignore[arg-type]
+    sent = _sent(upstream, seen)["messages"]
+    assert {"role": role, "content": "Be brief."} in sent  # type: ignore[operator]
+    assert sent[-1] == USER[0]  # type: ignore[index]
+
+
 def test_json_schema_goes_as_json_object_with_schema_where_the_model_says_so(
     client: openai.OpenAI, upstream: FakeUpstream
 ) -> None:

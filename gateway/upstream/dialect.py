@@ -5,6 +5,8 @@ given server understands (a model's `wire:` block in the policy, else its provid
   llama.cpp's servers ignore (a `max_tokens=5` produced 1,027 tokens); they get `max_tokens`.
 - Structured output: `response_format: json_schema` goes as is, as llama-cpp-python's
   `{type: json_object, schema}`, or is refused before any call (gateway/pipeline.py).
+- The `developer` role (OpenAI's newer name for `system`, which Codex and the Agents SDK send):
+  llama-cpp-python's server answers it with a 500, so other providers get `system`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from gateway.policy.compiled import ModelTarget
 JsonSchema = Literal["native", "json_object", "none"]
 # Providers that know `max_completion_tokens` (and, for reasoning models, only it).
 _COMPLETION_TOKENS_PROVIDERS = frozenset({"openai"})
+# Providers that know the `developer` role; the others are sent `system` in its place.
+_DEVELOPER_ROLE_PROVIDERS = frozenset({"openai"})
 
 
 def max_tokens_field(target: ModelTarget) -> str:
@@ -67,4 +71,13 @@ def for_upstream(target: ModelTarget, body: dict[str, Any]) -> dict[str, Any]:
         out = out if out is not body else dict(body)
         spec = body["response_format"].get("json_schema") or {}
         out["response_format"] = {"type": "json_object", "schema": spec.get("schema") or {}}
+    if target.spec.provider not in _DEVELOPER_ROLE_PROVIDERS:
+        messages = body.get("messages")
+        if isinstance(messages, list) and any(_is_developer(m) for m in messages):
+            out = out if out is not body else dict(body)
+            out["messages"] = [{**m, "role": "system"} if _is_developer(m) else m for m in messages]
     return out
+
+
+def _is_developer(message: object) -> bool:
+    return isinstance(message, dict) and message.get("role") == "developer"
