@@ -96,7 +96,7 @@ def test_input_items_and_structured_output_are_translated(
     )
     [sent] = _chat_bodies(upstream, seen)
     assert sent["messages"] == [
-        {"role": "developer", "content": "Answer in JSON."},
+        {"role": "system", "content": "Answer in JSON."},  # 'developer' only to provider openai
         {"role": "user", "content": "Is it fixed?"},
     ]
     assert sent["response_format"] == {
