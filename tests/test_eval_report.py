@@ -86,6 +86,37 @@ def test_an_outcome_for_an_unknown_ticket_imports_nothing_and_names_the_line(
     assert Results.open(ran).outcomes() == {}
 
 
+def test_a_wrong_csv_header_is_one_problem_at_line_1(
+    ran: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "review.csv"
+    lines = REVIEW.read_text().splitlines()
+    bad.write_text("\n".join([lines[0].replace("candidate", "model"), *lines[1:]]) + "\n")
+    assert main(["eval", "outcomes", "import", str(bad), "--results", str(ran)]) == 1
+    problems = capsys.readouterr().err.splitlines()[1:]
+    assert problems == [
+        f"{bad}:1: unknown column model; no column candidate; the columns are ticket, "
+        "candidate, outcome, sample, flag_pointed, corrected_verdict, note, reviewer"
+    ]
+    bad.write_text(f"{lines[0]}\n{lines[1]},extra\n")
+    assert main(["eval", "outcomes", "import", str(bad), "--results", str(ran)]) == 1
+    assert f"{bad}:2: more values than the header's 7 columns" in capsys.readouterr().err
+    assert Results.open(ran).outcomes() == {}
+
+
+def test_a_line_that_is_not_json_is_named_beside_the_others_problems(
+    ran: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    review = tmp_path / "review.jsonl"
+    review.write_text('{"ticket": "make-it-faster", "candidate": "local-careful"}\n{oops\n[1]\n')
+    assert main(["eval", "outcomes", "import", str(review), "--results", str(ran)]) == 1
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        f"{review}:1: 'outcome' is required",
+        f"{review}:2: not JSON at column 2: unexpected character, expected a string key",
+        f"{review}:3: expected a JSON object per line",
+    ]
+
+
 def test_jsonl_outcomes_with_a_corrected_verdict(
     ran: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

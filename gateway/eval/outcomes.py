@@ -33,16 +33,15 @@ class OutcomesError(Exception):
         self.problems = problems
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """(line number, row) for each record of a .csv or .jsonl file."""
+def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
+    """(line number, row) for each record of a .csv or .jsonl file, or (line number, problem)
+    for a line that holds no record; a CSV header that cannot be read is one problem, at 1."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise OutcomesError([f"{path}:1: cannot read: {exc}"]) from exc
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
-            yield reader.line_num, row
+        yield from _csv_rows(text)
         return
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -50,15 +49,34 @@ def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
         try:
             row = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise OutcomesError([f"{path}:{number}: not JSON: {exc}"]) from exc
-        if not isinstance(row, dict):
-            raise OutcomesError([f"{path}:{number}: expected a JSON object per line"])
-        yield number, row
+            yield number, f"not JSON at column {exc.colno}: {exc.msg}"
+            continue
+        yield number, row if isinstance(row, dict) else "expected a JSON object per line"
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames
+    if header is None:
+        yield 1, f"empty: the first line names the columns, at least {', '.join(REQUIRED)}"
+        return
+    unknown = [name for name in header if name not in COLUMNS]
+    missing = [name for name in REQUIRED if name not in header]
+    if unknown or missing:
+        wrong = [f"unknown column {', '.join(unknown)}"] if unknown else []
+        wrong += [f"no column {', '.join(missing)}"] if missing else []
+        yield 1, f"{'; '.join(wrong)}; the columns are {', '.join(COLUMNS)}"
+        return
+    for row in reader:
+        if None in row:
+            yield reader.line_num, f"more values than the header's {len(header)} columns"
+        else:
+            yield reader.line_num, row
 
 
 def parse_row(row: Mapping[str, Any]) -> OutcomeRecord:
     """One outcome from its columns; ValueError naming the column that is wrong."""
-    unknown = sorted(k for k in row if k not in COLUMNS and k is not None)
+    unknown = sorted(k for k in row if k not in COLUMNS)
     if unknown:
         raise ValueError(
             f"unknown column {', '.join(unknown)}; the columns are {', '.join(COLUMNS)}"
@@ -115,6 +133,9 @@ def import_outcomes(path: Path, results: Results) -> int:
     problems: list[str] = []
     outcomes: list[OutcomeRecord] = []
     for number, row in read_rows(path):
+        if isinstance(row, str):
+            problems.append(f"{path}:{number}: {row}")
+            continue
         try:
             outcome = parse_row(row)
         except ValueError as exc:
