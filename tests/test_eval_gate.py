@@ -113,3 +113,24 @@ def test_a_route_without_a_gate_is_refused(
     assert main(["eval", "gate", "--route", "nowhere", "--policies", str(policy),
                  "--results", str(results)]) == 2  # fmt: skip
     assert "gated routes: capability-first, calibration-first" in capsys.readouterr().err
+
+
+def test_a_hand_edited_admissions_file_is_refused_at_its_line(
+    walk: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy, _ = walk
+    assert gate(walk) == 1
+    file = admissions_path(policy)
+    text = file.read_text()
+    file.write_text(text.replace('"contract": true', '"contract_on": true'))
+    capsys.readouterr()
+    assert main(["check", str(policy)]) == 1
+    line = line_of(file, '"admitted_at"') - 1  # the entry's first line, `{`, precedes its keys
+    assert (
+        f"{file}:{line}:5: admissions.0: unknown field contract_on; no field contract; fix it, "
+        "or delete it and run `floorgate eval gate` again"
+    ) in capsys.readouterr().out
+    assert gate(walk) == 2  # the gate does not overwrite what it cannot read
+    file.write_text(text[:-3])
+    assert main(["check", str(policy)]) == 1
+    assert f"{file}:{text.count(chr(10)) - 1}:" in capsys.readouterr().out

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
+from gateway.policy import yamlpos
 from gateway.policy.model import Gate, ModelSpec, Route, Spec
 from gateway.policy.tree import Problem
+from gateway.policy.yamlpos import Path_, Where
 
 ADMISSIONS_FILE = "admissions.json"
 
 
 class AdmissionsError(Exception):
-    """The admissions file cannot be read; the message names it."""
+    """The admissions file cannot be read; `where` is its file:line:col, `problem` the what."""
+
+    def __init__(self, where: Where, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +69,46 @@ def read_admissions(path: Path) -> tuple[str, list[Admission]]:
     except FileNotFoundError:
         return "", []
     except (OSError, UnicodeDecodeError) as exc:
-        raise AdmissionsError(f"{path}: cannot read: {exc}") from exc
+        raise AdmissionsError(Where(str(path), 1, 1), f"cannot read: {exc}") from exc
     try:
         data = orjson.loads(text)
-        return text, [Admission(**item) for item in data["admissions"]]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise AdmissionsError(f"{path}: not an admissions file ({exc}); rewrite it with "
-                              "`floorgate eval gate`") from exc  # fmt: skip
+    except orjson.JSONDecodeError as exc:
+        where = Where(str(path), exc.lineno, exc.colno)
+        raise AdmissionsError(where, f"not JSON: {exc.msg}; {_REWRITE}") from exc
+    items = data.get("admissions") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        problem = f"not an admissions file (no 'admissions' list); {_REWRITE}"
+        raise AdmissionsError(Where(str(path), 1, 1), problem)
+    for i, item in enumerate(items):
+        wrong = _wrong_entry(item)
+        if wrong:
+            where = _position(text, str(path), ("admissions", i))
+            raise AdmissionsError(where, f"admissions.{i}: {wrong}; {_REWRITE}")
+    return text, [Admission(**item) for item in items]
+
+
+_REWRITE = "fix it, or delete it and run `floorgate eval gate` again"
+_FIELDS = tuple(f.name for f in fields(Admission))
+
+
+def _wrong_entry(item: object) -> str | None:
+    """Why an entry is not an admission, or None if it has exactly the fields of one."""
+    if not isinstance(item, dict):
+        return "not an object"
+    unknown = [k for k in item if k not in _FIELDS]
+    missing = [k for k in _FIELDS if k not in item]
+    wrong = [f"unknown field {', '.join(unknown)}"] if unknown else []
+    wrong += [f"no field {', '.join(missing)}"] if missing else []
+    return "; ".join(wrong) or None
+
+
+def _position(text: str, file: str, path: Path_) -> Where:
+    """Where `path` is in the file (JSON read as YAML, which keeps positions), else 1:1."""
+    try:
+        _, where = yamlpos.load(text, file)
+    except yaml.YAMLError:
+        return Where(file, 1, 1)
+    return yamlpos.locate(where, path, file)
 
 
 def write_admissions(path: Path, admissions: list[Admission]) -> None:

@@ -119,7 +119,7 @@ def _admissions(file: Path) -> tuple[str, list[Admission]]:
     try:
         return read_admissions(file)
     except AdmissionsError as exc:
-        raise PolicyError([PolicyProblem(Where(str(file), 1, 1), str(exc))]) from exc
+        raise PolicyError([PolicyProblem(exc.where, exc.problem)]) from exc
 
 
 def _read(file: Path) -> str:
