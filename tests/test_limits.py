@@ -210,11 +210,20 @@ def test_the_explain_command_shows_limits_and_what_redis_counts_of_them(
 ) -> None:
     with shared_prefix() as prefix:
         with (
-            gateway(limits_policy, SHARED_URL, redis_key_prefix=prefix) as (url, _app),
+            # Patient with Redis: on a loaded machine a 0.25 s check falls back to counting
+            # locally, and this test is about what the shared store counted.
+            gateway(limits_policy, SHARED_URL, redis_key_prefix=prefix, limits_timeout_s=5) as (
+                url,
+                _app,
+            ),
             sdk(url, "per-minute", key="key-tight") as client,
         ):
             chat(client)
-        env = {"FLOORGATE_REDIS_URL": SHARED_URL, "FLOORGATE_REDIS_KEY_PREFIX": prefix}
+        env = {
+            "FLOORGATE_REDIS_URL": SHARED_URL,
+            "FLOORGATE_REDIS_KEY_PREFIX": prefix,
+            "FLOORGATE_LIMITS_TIMEOUT_S": "5",
+        }
         live = floorgate("explain", "per-minute", "--policies", limits_policy, env=env)
     offline = floorgate("explain", "per-minute", "--policies", limits_policy)
     assert live.returncode == 0, live.stderr
