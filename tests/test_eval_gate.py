@@ -131,6 +131,9 @@ def test_a_hand_edited_admissions_file_is_refused_at_its_line(
         "or delete it and run `floorgate eval gate` again"
     ) in capsys.readouterr().out
     assert gate(walk) == 2  # the gate does not overwrite what it cannot read
+    file.write_text(text.replace('"contract": true', '"contract": "yes"'))
+    assert main(["check", str(policy)]) == 1
+    assert "admissions.0: contract is not true or false;" in capsys.readouterr().out
     file.write_text(text[:-3])
     assert main(["check", str(policy)]) == 1
     assert f"{file}:{text.count(chr(10)) - 1}:" in capsys.readouterr().out

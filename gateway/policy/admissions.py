@@ -97,9 +97,22 @@ def _wrong_entry(item: object) -> str | None:
         return "not an object"
     unknown = [k for k in item if k not in _FIELDS]
     missing = [k for k in _FIELDS if k not in item]
+    mistyped = [k for k, v in item.items() if k in _FIELDS and not _typed(k, v)]
     wrong = [f"unknown field {', '.join(unknown)}"] if unknown else []
     wrong += [f"no field {', '.join(missing)}"] if missing else []
+    wrong += [f"{k} is not {_TYPES.get(k, 'a string')}" for k in mistyped]
     return "; ".join(wrong) or None
+
+
+_TYPES = {"contract": "true or false", "numbers": "an object of strings"}
+
+
+def _typed(field: str, value: object) -> bool:
+    if field == "contract":
+        return isinstance(value, bool)
+    if field == "numbers":
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    return isinstance(value, str)
 
 
 def _position(text: str, file: str, path: Path_) -> Where:
