@@ -54,8 +54,12 @@ def test_a_model_is_found_by_id_only_if_the_key_may_use_it(gateway: str) -> None
         found = limited.models.retrieve("workflow/bulk-summarization")
         assert found.id == "workflow/bulk-summarization" and found.object == "model"
         assert limited.models.retrieve("route/capability-first").id == "route/capability-first"
+        # The names a request's model may use in place of the listed ids (frameworks' forms).
+        for name in ("workflow:bulk-summarization", "bulk-summarization", "route:capability-first"):
+            assert limited.models.retrieve(name).id == name
         with pytest.raises(openai.NotFoundError) as info:
             limited.models.retrieve("workflow/deploy-pipeline")  # not this key's
         assert info.value.code == "model_not_found"
-        with pytest.raises(openai.NotFoundError):
-            limited.models.retrieve("gpt-nonexistent")
+        for name in ("gpt-nonexistent", "workflow:deploy-pipeline", "deploy-pipeline"):
+            with pytest.raises(openai.NotFoundError):
+                limited.models.retrieve(name)

@@ -27,9 +27,10 @@ from gateway.completions import TextChunks, plan_completion
 from gateway.completions import from_chat as text_completion
 from gateway.embeddings import plan_embeddings
 from gateway.errors import ModelNotFound
-from gateway.identify import ROUTE_PREFIX, WORKFLOW_PREFIX
+from gateway.identify import ROUTE_COLON, ROUTE_PREFIX, WORKFLOW_COLON, WORKFLOW_PREFIX
 from gateway.metrics import NONE
 from gateway.pipeline import Call, after_upstream, plan_chat
+from gateway.policy.compiled import Policy
 from gateway.responses.events import NativeEvents, ResponseEvents
 from gateway.responses.store import ResponseStore, owner_of
 from gateway.responses.translate import as_completion
@@ -222,14 +223,16 @@ class OpenAIEndpoints:
     async def model(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /v1/models/{id}: one of them, or 404 model_not_found."""
         wanted = unquote(scope["path"].removeprefix(MODELS_PATH))
-        found = [m for m in self._models(scope) if m["id"] == wanted]
-        if not found:
+        listed = {m["id"]: m for m in self._models(scope)}
+        key = wanted if wanted in listed else _listed_id(self.rt.policies.current, wanted)
+        if key not in listed:
             raise ModelNotFound(
                 f"The model '{wanted[:80]}' does not exist or this key may not use it; "
                 "GET /v1/models lists those it may.",
                 param="model",
             )
-        await send_response(send, 200, orjson.dumps(found[0]), exchange(scope).error_headers())
+        body = orjson.dumps({**listed[key], "id": wanted})
+        await send_response(send, 200, body, exchange(scope).error_headers())
 
     def _models(self, scope: Scope) -> list[dict[str, Any]]:
         caller = self.rt.keys.authenticate(header(scope, b"authorization"))
@@ -248,6 +251,17 @@ Work = Callable[[Exchange, Scope, Receive, Send, bytes], Awaitable[None]]
 Render = Callable[[dict[str, Any]], Awaitable[bytes]]
 RESPONSES_PATH = "/v1/responses/"
 MODELS_PATH = "/v1/models/"
+
+
+def _listed_id(policy: Policy, wanted: str) -> str:
+    """The id GET /v1/models lists for a name a request's `model` may use in its place:
+    `workflow:<name>`, `route:<name>` and a declared workflow's bare name."""
+    for colon, slash in ((WORKFLOW_COLON, WORKFLOW_PREFIX), (ROUTE_COLON, ROUTE_PREFIX)):
+        if wanted.startswith(colon):
+            return slash + wanted.removeprefix(colon)
+    if wanted in policy.spec.workflows:
+        return WORKFLOW_PREFIX + wanted
+    return wanted
 
 
 def verdict_headers(verdict: Verdict) -> Headers:
