@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.policy.loader import PolicyError, load_policy
 
@@ -311,3 +312,14 @@ def test_explain_refuses_unknown_traits_and_broken_policies(tmp_path: Path) -> N
     result = floorgate("explain", "x", "--policies", bad)
     assert result.returncode == 2
     assert f"{bad}:{line_of(bad, 'pool: [nope]')}:" in result.stderr
+
+
+def test_the_readmes_limits_example_passes_check(tmp_path: Path) -> None:
+    limits_section = (ROOT / "README.md").read_text().split("\n## Limits\n", 1)[1]
+    example = yaml.safe_load(limits_section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    policy = yaml.safe_load(SHIPPED.read_text())
+    policy["spec"]["workflows"].update(example["workflows"])
+    file = tmp_path / "limits.yaml"
+    file.write_text(yaml.safe_dump(policy))
+    limits = load_policy(file).spec.workflows["deploy-pipeline"].limits
+    assert limits is not None and limits.keys["ci-bot"].requests_per_minute.max == 60  # type: ignore[union-attr]
