@@ -64,6 +64,45 @@ def framings(rig: Rig) -> Figures:
     return {"framings": "CRLF, CR"}
 
 
+def broken_before_first_byte(rig: Rig) -> Figures:
+    """A stream that stalls, is cut or sends a non-JSON event before the client has a byte
+    falls back to the next model of the pool: the client sees a whole answer."""
+    figures: Figures = {}
+    for fault in ("stall", "cut", "garbled"):
+        started = time.perf_counter()
+        raw = rig.openai().chat.completions.with_raw_response.create(
+            model=f"route/{fault}-first", stream=True, messages=USER
+        )
+        said = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        check(said == "fake answer", f"{fault}: {said!r}")
+        served = raw.headers["x-floorgate-model"]
+        check(served == "careful", f"{fault}: served by {served}")
+        figures[f"{fault}_s"] = f"{time.perf_counter() - started:.2f}"
+    return {"fallback": "careful", **figures}
+
+
+def broken_after_first_byte(rig: Rig) -> Figures:
+    """After the first byte there is no falling back: the stream ends with an in-band error
+    event, which the official SDK raises as an APIError (never a silent, short answer)."""
+    figures: Figures = {}
+    for fault in ("stall", "cut", "garbled"):
+        stream = rig.openai().chat.completions.create(
+            model=f"route/{fault}-later", stream=True, messages=USER
+        )
+        said: list[str] = []
+        started = time.perf_counter()
+        try:
+            for c in stream:
+                said += [choice.delta.content or "" for choice in c.choices]
+        except openai.APIError as exc:
+            check("stream broke" in str(exc), f"{fault}: {exc}")
+        else:
+            raise AssertionError(f"{fault}: the stream ended without an error: {said!r}")
+        check("fake" in said, f"{fault}: the first chunks did not arrive: {said!r}")
+        figures[f"{fault}_s"] = f"{time.perf_counter() - started:.2f}"
+    return {"raised": "openai.APIError", **figures}
+
+
 def hang_before_headers(rig: Rig) -> Figures:
     baseline = rig.healthz_ms()
     result: list[int] = []
@@ -251,6 +290,8 @@ def empty_secrets(rig: Rig) -> Figures:
 SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "stream-done-inside-text": done_inside_text,
     "stream-crlf-and-cr-framing": framings,
+    "stream-breaks-before-first-byte": broken_before_first_byte,
+    "stream-breaks-after-first-byte": broken_after_first_byte,
     "upstream-hangs-before-headers": hang_before_headers,
     "upstream-5xx-with-fallback": upstream_5xx,
     "upstream-429-retry-after": upstream_429,
@@ -276,7 +317,7 @@ def main(names: list[str]) -> int:
             started = time.perf_counter()
             try:
                 figures, verdict = SCENARIOS[name](live), "PASS"
-            except (AssertionError, httpx.HTTPError, openai.OpenAIError) as exc:
+            except (AssertionError, ValueError, httpx.HTTPError, openai.OpenAIError) as exc:
                 figures, verdict = {"why": str(exc)[:200]}, "FAIL"
                 failed += 1
             shown = "  ".join(f"{k}={v}" for k, v in figures.items())

@@ -23,7 +23,8 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 
 
 class FramingError(ValueError):
-    """The stream is not SSE the gateway can relay (an event beyond MAX_EVENT_BYTES)."""
+    """The stream is not SSE the gateway can relay (an event beyond MAX_EVENT_BYTES, or one
+    whose data is not JSON)."""
 
 
 @dataclass(slots=True)
@@ -47,6 +48,24 @@ class Event:
             return orjson.loads(self.data)
         except orjson.JSONDecodeError:
             return None
+
+
+def check_json(event: Event) -> None:
+    """Raise FramingError if the event carries data that is neither JSON nor [DONE]: relayed,
+    it would break the client's parser instead of ending the stream with an error it reads."""
+    if event.data is None or event.data == DONE:
+        return
+    try:
+        orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        raise FramingError("upstream sent an event whose data is not JSON") from None
+
+
+def check_opening(chunk: bytes) -> None:
+    """check_json for each whole event in a stream's first bytes (before the client has any,
+    when a bad event can still fall back to the next model)."""
+    for each in Framer().feed(chunk):
+        check_json(each)
 
 
 def event(data: bytes) -> bytes:

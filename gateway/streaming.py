@@ -22,7 +22,7 @@ from gateway.pipeline import Call, after_upstream
 from gateway.policy.compiled import ModelTarget
 from gateway.responses.events import NativeEvents
 from gateway.runtime import Runtime
-from gateway.sse import DONE, Event, Framer, FramingError, StreamCopy
+from gateway.sse import DONE, Event, Framer, FramingError, StreamCopy, check_json
 from gateway.sse import event as sse_event
 from gateway.upstream.base import UpstreamError, redact
 
@@ -181,6 +181,7 @@ async def _pump(
             for event in framer.feed(chunk):
                 if event.done:
                     return b"".join(out) + events.done()
+                check_json(event)
                 _raise_in_band_error(event, target)
                 out.append(events.out(event))
                 if events.reshape.finished:  # a Responses stream ends at its last event

@@ -12,6 +12,9 @@ the request's `model`:
   malformed                 200 with invalid JSON
   cut                       a stream (or body) cut off mid-way, with no [DONE]
   midfail                   like cut, after two content chunks
+  cut:<n>                   a stream cut off after its first n events (0: none at all)
+  stall:<n>                 a stream that sends its first n events, then nothing, ever
+  garbled:<n>               a stream whose event n+1 is not JSON (its first n are fine)
   toolong                   400 context_length_exceeded, param messages (as OpenAI says it)
   traceback                 500 whose message is a Python traceback with file paths
   toolonce                  like tool until the last message is a tool result, then ok
@@ -252,8 +255,8 @@ class FakeUpstream:
             return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
         if behaviour == "llamatools" and not body.get("stream"):
             behaviour = "tool"
-        if behaviour in CUT_AFTER:
-            return await _cut(request, body, CUT_AFTER[behaviour])
+        if behaviour in CUT_AFTER or (behaviour in ("stall", "garbled") and body.get("stream")):
+            return await _broken(request, body, behaviour, arg)
         if behaviour in ("inband_error", "echokey"):
             return await _echo_key(request, body, behaviour)
         if body.get("stream"):
@@ -471,6 +474,28 @@ async def _cut(request: web.Request, body: dict[str, Any], sent: int) -> web.Str
     await asyncio.sleep(0.05)
     assert request.transport is not None
     request.transport.abort()  # gone without finish_reason, [DONE] or the rest of the body
+    return response
+
+
+async def _broken(
+    request: web.Request, body: dict[str, Any], behaviour: str, arg: str
+) -> web.StreamResponse:
+    if behaviour in CUT_AFTER:
+        return await _cut(request, body, int(arg) if arg else CUT_AFTER[behaviour])
+    sent = int(arg or 0)
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    events = chunks("ok", body)
+    for event in events[:sent]:
+        await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+        await asyncio.sleep(0.01)
+    if behaviour == "stall":
+        await asyncio.sleep(3600)
+    await response.write(b'data: {"id": "chatcmpl-garbled", "choices": [\n\n')
+    for event in events[sent:]:
+        await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
     return response
 
 

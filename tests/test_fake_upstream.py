@@ -139,6 +139,38 @@ def test_a_cut_stream_breaks_without_finishing(
     assert finishes == [None] * len(received)
 
 
+@pytest.mark.parametrize(("model", "words"), [("cut:0", []), ("cut:1", [""])])
+def test_a_stream_cut_after_n_events(client: openai.OpenAI, model: str, words: list[str]) -> None:
+    received: list[str] = []
+    with (
+        pytest.raises(openai.APIConnectionError),
+        client.chat.completions.create(model=model, messages=USER, stream=True) as stream,
+    ):
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")
+    assert received == words
+
+
+def test_a_garbled_stream_has_one_event_that_is_not_json(fake: FakeUpstream) -> None:
+    body = {"model": "garbled:1", "stream": True}
+    text = httpx.post(f"{fake.base_url}/chat/completions", json=body).text
+    events = [e.removeprefix("data: ") for e in text.split("\n\n") if e]
+    assert events[1] == '{"id": "chatcmpl-garbled", "choices": ['
+    assert events[-1] == "[DONE]" and len(events) > 3
+
+
+def test_a_stalled_stream_sends_its_first_events_then_nothing(fake: FakeUpstream) -> None:
+    body = {"model": "stall:1", "stream": True}
+    received = b""
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        httpx.stream("POST", f"{fake.base_url}/chat/completions", json=body, timeout=0.5) as resp,
+    ):
+        for piece in resp.iter_bytes():
+            received += piece
+    assert received.count(b"data: ") == 1
+
+
 def test_a_cut_body_breaks_a_plain_request(client: openai.OpenAI) -> None:
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="cut", messages=USER)

@@ -97,6 +97,31 @@ def test_a_stream_cut_after_its_first_byte_raises_in_the_sdk(
     assert "stream broke" in str(info.value)
 
 
+@pytest.mark.parametrize("fault", ["stall", "cut", "garbled"])
+def test_a_stream_broken_before_its_first_byte_falls_back(
+    client: openai.OpenAI, fault: str
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model=f"route/{fault}-first", messages=USER, stream=True
+    )
+    said = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert (said, raw.headers["x-floorgate-model"]) == ("fake answer", "careful")
+
+
+@pytest.mark.parametrize("fault", ["stall", "cut", "garbled"])
+def test_a_stream_broken_after_its_first_byte_raises_in_the_sdk(
+    client: openai.OpenAI, fault: str
+) -> None:
+    stream = client.chat.completions.create(
+        model=f"route/{fault}-later", messages=USER, stream=True
+    )
+    received: list[str] = []
+    with pytest.raises(openai.APIError, match="stream broke"):
+        for chunk in stream:
+            received.extend(c.delta.content or "" for c in chunk.choices)
+    assert "fake" in received
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_tool_calls_pass_through(client: openai.OpenAI, path: str) -> None:
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}

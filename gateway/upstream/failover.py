@@ -22,6 +22,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.policy.compiled import ModelTarget
+from gateway.sse import FramingError, check_opening
 from gateway.upstream.base import Reply, Transport, UpstreamError
 
 T = TypeVar("T")
@@ -81,11 +82,17 @@ class Failover:
         async def call(target: ModelTarget) -> tuple[bytes, AsyncIterator[bytes]]:
             chunks = self._transport_for(target).stream(target, body, responses)
             try:
-                return await anext(chunks), chunks
+                first = await anext(chunks)
+                check_opening(first)
+                return first, chunks
             except StopAsyncIteration:
                 raise UpstreamError(
                     "protocol", "upstream ended the stream before any data"
                 ) from None
+            except FramingError as exc:
+                with suppress(Exception):
+                    await chunks.aclose()  # type: ignore[attr-defined]
+                raise UpstreamError("protocol", str(exc)) from None
             except BaseException:
                 with suppress(Exception):
                     await chunks.aclose()  # type: ignore[attr-defined]
