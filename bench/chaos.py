@@ -161,6 +161,32 @@ def disconnect_during_ttft(rig: Rig) -> Figures:
     return {"time_to_cancel_s": f"{cancel_s:.3f}", "in_flight_after": "0"}
 
 
+def disconnect_mid_stream(rig: Rig) -> Figures:
+    """A client that leaves after the first chunks: the upstream's connection is closed (the
+    fake sees it hang up), nothing stays in flight, the request is counted 499 and nothing
+    is ledgered as answered."""
+    labels = {"workflow": "deploy-pipeline", "route": "stall-long", "model": "stall-long",
+              "stream": "true", "code": "499"}  # fmt: skip
+    before = rig.sample("floorgate_requests_total", **labels)
+    hangups, written = len(rig.upstream.hangups), rig.sample("floorgate_ledger_written_total")
+    body = {"model": "route/stall-long", "messages": USER, "stream": True}
+    with rig.http.stream("POST", "/v1/chat/completions", json=body) as response:
+        for line in response.iter_lines():
+            if '"content":"fake"' in line:  # the first words: mid-stream
+                break
+        left = time.perf_counter()
+    rig.eventually("floorgate_requests_total", before + 1, **labels)
+    deadline = left + 1.0
+    while len(rig.upstream.hangups) == hangups and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    check(len(rig.upstream.hangups) > hangups, "the upstream connection was still open after 1 s")
+    closed_s = rig.upstream.hangups[-1] - left
+    check(rig.sample("floorgate_in_flight_requests") == 0, "requests left in flight")
+    time.sleep(0.2)  # past the ledger's flush interval
+    check(rig.sample("floorgate_ledger_written_total") == written, "ledgered as answered")
+    return {"upstream_closed_after_s": f"{closed_s:.3f}", "in_flight_after": "0", "code": "499"}
+
+
 def garbage_bearers_and_hosts(rig: Rig) -> Figures:
     rng = random.Random(15)
     with httpx.Client(base_url=rig.url, timeout=10) as anonymous:
@@ -297,6 +323,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "upstream-429-retry-after": upstream_429,
     "upstream-echoes-the-key": key_echo,
     "client-leaves-during-ttft": disconnect_during_ttft,
+    "client-leaves-mid-stream": disconnect_mid_stream,
     "garbage-bearers-hostile-hosts": garbage_bearers_and_hosts,
     "oversized-bodies": oversized_bodies,
     "deeply-nested-json": deep_json,

@@ -14,6 +14,8 @@ the request's `model`:
   midfail                   like cut, after two content chunks
   cut:<n>                   a stream cut off after its first n events (0: none at all)
   stall:<n>                 a stream that sends its first n events, then nothing, ever
+  hold:<n>                  like stall, but a comment every 20 ms until the client hangs up
+                            (when, by perf_counter(), is kept in `.hangups`)
   garbled:<n>               a stream whose event n+1 is not JSON (its first n are fine)
   toolong                   400 context_length_exceeded, param messages (as OpenAI says it)
   traceback                 500 whose message is a Python traceback with file paths
@@ -64,6 +66,7 @@ import orjson
 from aiohttp import web
 
 FAKE_ANSWER = "fake answer"
+BROKEN = ("stall", "hold", "garbled")
 CUT_AFTER = {"cut": 2, "midfail": 3}  # chunks sent before the cut: the role chunk, then content
 _ids = itertools.count(1)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -193,6 +196,7 @@ class FakeUpstream:
         self.received: deque[dict[str, Any]] = deque(maxlen=200)
         self.seen = 0  # every request ever received: `received` keeps only the last 200
         self.counters: dict[str, int] = {}
+        self.hangups: list[float] = []  # perf_counter() when a stalled stream's client left
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -255,8 +259,8 @@ class FakeUpstream:
             return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
         if behaviour == "llamatools" and not body.get("stream"):
             behaviour = "tool"
-        if behaviour in CUT_AFTER or (behaviour in ("stall", "garbled") and body.get("stream")):
-            return await _broken(request, body, behaviour, arg)
+        if behaviour in CUT_AFTER or (behaviour in BROKEN and body.get("stream")):
+            return await _broken(request, body, behaviour, arg, self.hangups)
         if behaviour in ("inband_error", "echokey"):
             return await _echo_key(request, body, behaviour)
         if body.get("stream"):
@@ -478,19 +482,25 @@ async def _cut(request: web.Request, body: dict[str, Any], sent: int) -> web.Str
 
 
 async def _broken(
-    request: web.Request, body: dict[str, Any], behaviour: str, arg: str
+    request: web.Request, body: dict[str, Any], behaviour: str, arg: str, hangups: list[float]
 ) -> web.StreamResponse:
     if behaviour in CUT_AFTER:
         return await _cut(request, body, int(arg) if arg else CUT_AFTER[behaviour])
-    sent = int(arg or 0)
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
-    events = chunks("ok", body)
-    for event in events[:sent]:
-        await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
-        await asyncio.sleep(0.01)
-    if behaviour == "stall":
-        await asyncio.sleep(3600)
+    events, sent = chunks("ok", body), int(arg or 0)
+    try:
+        for event in events[:sent]:
+            await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+            await asyncio.sleep(0.01)
+        if behaviour == "stall":
+            await asyncio.sleep(3600)
+        while behaviour == "hold":  # until a write fails or aiohttp cancels the handler
+            await asyncio.sleep(0.02)
+            await response.write(b": still here\n\n")
+    finally:
+        if behaviour == "hold":
+            hangups.append(time.perf_counter())
     await response.write(b'data: {"id": "chatcmpl-garbled", "choices": [\n\n')
     for event in events[sent:]:
         await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
