@@ -19,6 +19,7 @@ import openai
 import orjson
 from pydantic import SecretStr, ValidationError
 
+from bench.chaos_process import sigterm_with_open_streams
 from bench.chaos_rig import BODY_TIMEOUT_S, Rig, p99, rig
 from gateway.settings import Settings
 from tests.conftest import UPSTREAM_KEY
@@ -333,6 +334,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "steering-fields-any-depth": steering,
     "client-headers-never-forwarded": client_headers,
     "empty-secrets-refused": empty_secrets,
+    "sigterm-with-open-streams": sigterm_with_open_streams,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,9 @@ def serve(settings: Settings) -> int:
             )
             return 2
         log.warning("no API keys configured: serving without authentication, on loopback only")
+    # uvicorn drains the open requests on SIGTERM, then raises the signal again: with the
+    # default handler the process would die of it (exit -15) after a clean stop.
+    signal.signal(signal.SIGTERM, _stopped)
     policy = app.runtime.policies.current
     log.info("policy %s version %s from %s", policy.name, policy.version, ", ".join(policy.files))
     uvicorn.run(
@@ -124,6 +128,10 @@ def serve(settings: Settings) -> int:
         server_header=False,
     )
     return 0
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def check_policies(paths: list[Path]) -> int:

@@ -31,7 +31,8 @@ the request's `model`:
 
 A request field `fake_framing` (a model's `params`) frames the stream's events with `crlf`
 (as sse-starlette does), `cr`, or `nospace` (`data:{...}`, valid SSE) instead of LF;
-`fake_end_delay` (seconds) holds the body's end back that long after `[DONE]`.
+`fake_end_delay` (seconds) holds the body's end back that long after `[DONE]`;
+`fake_event_gap` (seconds) is the pause between a stream's events (else 10 ms).
 Each recorded request carries `peer`, the client's port: one per connection.
 
 POST /v1/responses answers "native answer" as a Response (for models that pass it through),
@@ -440,7 +441,7 @@ async def _stream(
     await response.prepare(request)
     for event in events:
         await response.write(prefix + orjson.dumps(event) + end)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(float(body.get("fake_event_gap") or 0.01))
     await response.write(prefix + b"[DONE]" + end)
     await asyncio.sleep(float(body.get("fake_end_delay") or 0))
     await response.write_eof()
