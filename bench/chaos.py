@@ -20,6 +20,7 @@ import orjson
 from pydantic import SecretStr, ValidationError
 
 from bench.chaos_process import sigterm_with_open_streams
+from bench.chaos_redis import redis_killed_and_restarted
 from bench.chaos_rig import BODY_TIMEOUT_S, Rig, p99, rig
 from gateway.settings import Settings
 from tests.conftest import UPSTREAM_KEY
@@ -335,6 +336,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "client-headers-never-forwarded": client_headers,
     "empty-secrets-refused": empty_secrets,
     "sigterm-with-open-streams": sigterm_with_open_streams,
+    "redis-killed-and-restarted": redis_killed_and_restarted,
 }
 
 
