@@ -4,6 +4,7 @@ thread; chat goes through the openai SDK, feedback through httpx."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -99,3 +100,38 @@ def wait_until(probe: Callable[[], bool], timeout_s: float = 5.0, what: str = ""
 def drained(app: Floorgate) -> bool:
     """Every answered request's record has reached the store."""
     return app.runtime.ledger.pending == 0
+
+
+class Load:
+    """Threads sending chat completions until stopped; every answer or error is kept."""
+
+    def __init__(self, url: str, workers: int = 6) -> None:
+        self.url = url
+        self.answered: list[tuple[str, float]] = []  # (request id, when the client had it)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(workers)]
+
+    def _run(self) -> None:
+        with Caller(self.url) as caller:
+            while not self._stop.is_set():
+                try:
+                    request_id, _ = caller.chat()
+                except openai.OpenAIError as exc:
+                    self.errors.append(repr(exc))
+                    continue
+                self.answered.append((request_id, time.monotonic()))
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def grows_by(self, n: int) -> None:
+        target = len(self.answered) + n
+        wait_until(lambda: len(self.answered) >= target, 10, f"{n} more answers")

@@ -4,7 +4,6 @@ cannot write and replays it; what a full buffer cannot hold is counted exactly."
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -15,47 +14,20 @@ import redis
 from gateway.app import Floorgate
 from tests.fake_upstream import FakeUpstream
 from tests.redis_server import RedisServer, keys, unique_prefix
-from tests.state_gateway import Caller, gates_policy, sample, served, state_settings, wait_until
+from tests.state_gateway import (
+    Caller,
+    Load,
+    gates_policy,
+    sample,
+    served,
+    state_settings,
+    wait_until,
+)
 
 
 @pytest.fixture
 def policy(upstream: FakeUpstream, tmp_path: Path) -> Path:
     return gates_policy(tmp_path, upstream)
-
-
-class Load:
-    """Threads sending chat completions until stopped; every answer or error is kept."""
-
-    def __init__(self, url: str, workers: int = 6) -> None:
-        self.url = url
-        self.answered: list[tuple[str, float]] = []  # (request id, when the client had it)
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run) for _ in range(workers)]
-
-    def _run(self) -> None:
-        with Caller(self.url) as caller:
-            while not self._stop.is_set():
-                try:
-                    request_id, _ = caller.chat()
-                except openai.OpenAIError as exc:
-                    self.errors.append(repr(exc))
-                    continue
-                self.answered.append((request_id, time.monotonic()))
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10)
-
-    def grows_by(self, n: int) -> None:
-        target = len(self.answered) + n
-        wait_until(lambda: len(self.answered) >= target, 10, f"{n} more answers")
 
 
 def stored(url: str, prefix: str) -> tuple[set[str], int, int]:
