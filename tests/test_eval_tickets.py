@@ -61,6 +61,13 @@ def test_a_bad_spec_is_named_with_its_line(tmp_path: Path) -> None:
     assert f"{path}:6:" in text and "tickets.1.spec" in text
 
 
+def test_an_id_that_is_not_a_name_says_what_a_name_is(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{A}  - {{id: Retry_Fix!, spec: clear, prompt: y}}\n")
+    assert f"{path}:6:6: tickets.1.id: 'Retry_Fix!' is not a name: lower-case letters" in problems(
+        path
+    )
+
+
 def test_a_duplicate_id_points_at_both(tmp_path: Path) -> None:
     path = write(tmp_path, f"{A}  - {{id: a, spec: vague, prompt: y}}\n")
     assert f"{path}:6:" in (text := problems(path))

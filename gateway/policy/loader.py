@@ -28,7 +28,7 @@ from gateway.policy.admissions import (
 from gateway.policy.compiled import Policy, compile_policy
 from gateway.policy.expectations import check_expectations
 from gateway.policy.limits import check_limits
-from gateway.policy.model import PolicyDocument, Spec
+from gateway.policy.model import NAME, PolicyDocument, Spec
 from gateway.policy.tree import Problem, check_tree
 from gateway.policy.yamlpos import Path_, Where
 
@@ -227,6 +227,9 @@ def validation_problems(
             message = f"unknown field '{loc[-1]}'; check its spelling or remove it"
         elif error["type"] == "missing":
             message = f"'{loc[-1]}' is required here"
+        elif error["type"] == "string_pattern_mismatch" and error["ctx"]["pattern"] == NAME:
+            message = (f"'{error['input']}' is not a name: lower-case letters, digits, '.', '_' "
+                       "and '-', beginning and ending with a letter or digit")  # fmt: skip
         yield PolicyProblem(yamlpos.locate(where, loc, first), f"{field}: {message}")
 
 
