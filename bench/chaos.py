@@ -21,7 +21,7 @@ from pydantic import SecretStr, ValidationError
 
 from bench.chaos_process import sigterm_with_open_streams
 from bench.chaos_redis import redis_killed_and_restarted
-from bench.chaos_rig import BODY_TIMEOUT_S, Rig, p99, rig
+from bench.chaos_rig import ADMIN_KEY, BODY_TIMEOUT_S, Rig, p99, rig
 from gateway.settings import Settings
 from tests.conftest import UPSTREAM_KEY
 
@@ -33,6 +33,10 @@ RUNS = [UPSTREAM_KEY[i : i + 8] for i in range(len(UPSTREAM_KEY) - 7)]
 def check(ok: bool, why: str) -> None:
     if not ok:
         raise AssertionError(why)
+
+
+RELOADS = 10
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def chat(rig: Rig, route: str, **body: object) -> httpx.Response:
@@ -305,6 +309,46 @@ def client_headers(rig: Rig) -> Figures:
     return {"headers_tried": str(len(names)), "reached_upstream": "0"}
 
 
+def reload_under_load(rig: Rig) -> Figures:
+    """The policy swapped RELOADS times while requests flow: none fails, each reload lands."""
+    path = rig.app.runtime.settings.policies
+    original = path.read_text()
+    one, other = "capability-first: {pool: [fast]}", "capability-first: {pool: [fast, careful]}"
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=rig.url, timeout=30, headers=rig.http.headers) as client:
+            while not stop.is_set():
+                statuses.append(chat_with(client, "capability-first").status_code)
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    versions = set()
+    try:
+        for i in range(RELOADS):
+            path.write_text(original.replace(one, other) if i % 2 == 0 else original)
+            answer = rig.http.post("/admin/policies/reload", headers=ADMIN)
+            check(answer.status_code == 200, f"reload {i}: {answer.status_code} {answer.text}")
+            versions.add(answer.json()["version"])
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(10)
+        path.write_text(original)
+        rig.http.post("/admin/policies/reload", headers=ADMIN)
+    failed = sum(s != 200 for s in statuses)
+    check(failed == 0, f"{failed} of {len(statuses)} requests failed")
+    check(len(versions) == 2, f"versions served: {versions}")
+    return {"reloads": str(RELOADS), "requests": str(len(statuses)), "failures": "0"}
+
+
+def chat_with(client: httpx.Client, route: str) -> httpx.Response:
+    return client.post("/v1/chat/completions", json={"model": f"route/{route}", "messages": USER})
+
+
 def empty_secrets(rig: Rig) -> Figures:
     for field in ("admin_key", "api_keys"):
         try:
@@ -337,6 +381,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "empty-secrets-refused": empty_secrets,
     "sigterm-with-open-streams": sigterm_with_open_streams,
     "redis-killed-and-restarted": redis_killed_and_restarted,
+    "policy-reload-under-load": reload_under_load,
 }
 
 

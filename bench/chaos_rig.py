@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import openai
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from gateway.api.server import head_limited
 from gateway.app import Floorgate, create_app
@@ -27,6 +28,7 @@ from tests.fake_upstream import FakeUpstream
 from tests.servers import serve_in_thread
 
 AUTH = {"Authorization": "Bearer key-any"}
+ADMIN_KEY = "chaos-admin-key"
 BODY_TIMEOUT_S = 1.0
 
 
@@ -128,6 +130,7 @@ def rig() -> Iterator[Rig]:
                 policies=write_policy(Path(directory), upstream),
                 api_keys=KEYS,
                 client_body_timeout_s=BODY_TIMEOUT_S,
+                admin_key=SecretStr(ADMIN_KEY),
                 _env_file=None,
             )  # type: ignore[call-arg]
             app = create_app(settings, CollectorRegistry())
