@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="floorgate:", pattern=r"^floorgate:([A-Za-z0-9_.-]+:)?$")
     redis_timeout_s: float = Field(default=0.5, gt=0)  # connect, read and pool-wait timeouts
     redis_max_connections: int = Field(default=16, ge=1)
+    # FLOORGATE_REDIS_URL names one node of a Redis Cluster (the client finds the others).
+    redis_cluster: bool = False
     # How long feedback can still be attributed to a response.
     ledger_retention_s: float = Field(default=14 * 86400, gt=0)
     # Records waiting for the store (Redis down); past this, new ones are counted as dropped.

@@ -15,6 +15,7 @@ from gateway.app import Floorgate, create_app
 from gateway.settings import Settings
 from tests.fake_upstream import FakeUpstream
 from tests.limits_gateway import limits_policy_file
+from tests.redis_cluster import RUNNING, redis_cluster
 from tests.servers import serve_in_thread
 
 HERE = Path(__file__).parent
@@ -23,6 +24,27 @@ UPSTREAM_KEY = "sk-fake-upstream-0123456789"
 KEYS = "key-deploy=deploy-pipeline,key-two=bulk-summarization|draft-generation,key-any=*"
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+STORES = ["memory", "redis", "cluster"]
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    """A three-node Redis Cluster on loopback (tests/redis_cluster.py), for the session."""
+    with redis_cluster() as url:
+        RUNNING.append(url)
+        yield url
+        RUNNING.clear()
+
+
+@pytest.fixture(params=STORES)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Each state store in turn (memory, the shared Redis, the cluster, started when first
+    asked for); tests/test_state_contract.py's run() opens it."""
+    if request.param == "cluster":
+        request.getfixturevalue("cluster_url")
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""The limit counters (gateway/state/counters.py), run unchanged against both stores: in memory
-and the shared Redis, under a key prefix unique to each test."""
+"""The limit counters (gateway/state/counters.py), run unchanged against every store: in memory,
+the shared Redis under a key prefix unique to each test, and a three-node Redis Cluster (the
+`kind` fixture, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ import asyncio
 import re
 import time
 
-import pytest
 import redis
 
 from gateway.state.base import Store
 from gateway.state.counters import DAY, MINUTE, Check, Settlement, minute_start
 from gateway.state.redis import RedisStore
 from tests.redis_server import SHARED_URL, keys, shared_prefix
-from tests.test_state_contract import STORES, run
+from tests.test_state_contract import run
 
 LEASE_S = 600.0
 
@@ -41,7 +41,6 @@ async def admitted(store: Store, checks: list[Check], now: float, n: int) -> int
     return sum(1 for r in results if r.refused is None)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_window_admits_up_to_its_limit_and_counts_no_refusal(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -53,7 +52,6 @@ def test_a_window_admits_up_to_its_limit_and_counts_no_refusal(kind: str) -> Non
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_request_is_counted_against_all_its_checks_or_none(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -66,7 +64,6 @@ def test_a_request_is_counted_against_all_its_checks_or_none(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_the_previous_minute_weighs_what_is_left_of_it(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -79,7 +76,6 @@ def test_the_previous_minute_weighs_what_is_left_of_it(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_token_estimate_is_corrected_in_the_minute_it_was_counted(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -93,7 +89,6 @@ def test_a_token_estimate_is_corrected_in_the_minute_it_was_counted(kind: str) -
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_day_admits_while_below_its_limit_and_starts_again_the_next_day(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -109,7 +104,6 @@ def test_a_day_admits_while_below_its_limit_and_starts_again_the_next_day(kind: 
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_slots_are_held_until_settled_or_their_lease_ends(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -123,7 +117,6 @@ def test_slots_are_held_until_settled_or_their_lease_ends(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_dry_run_reads_and_counts_nothing(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -136,7 +129,6 @@ def test_a_dry_run_reads_and_counts_nothing(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_concurrent_requests_never_overshoot_the_limit(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()
@@ -169,7 +161,6 @@ def test_a_requests_redis_keys_share_one_cluster_slot_and_expire() -> None:
                 assert 0 < client.pttl(key) <= 2 * DAY * 1000, key
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_one_settlement_call_settles_many_requests_in_many_scopes(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = mid_minute()

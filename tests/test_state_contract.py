@@ -1,5 +1,6 @@
-"""The Store contract, run unchanged against both stores: in memory, and the shared Redis on
-127.0.0.1:6379 under a key prefix unique to each test (deleted afterwards)."""
+"""The Store contract, run unchanged against every store: in memory, the shared Redis on
+127.0.0.1:6379 under a key prefix unique to each test (deleted afterwards), and a three-node
+Redis Cluster this module starts on loopback (tests/redis_cluster.py)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,11 @@ from gateway.state.base import (
 )
 from gateway.state.memory import MemoryStore
 from gateway.state.redis import RedisStore
+from tests.redis_cluster import RUNNING
 from tests.redis_server import SHARED_URL, keys, shared_prefix
 from tests.servers import free_port
 
-Scenario = Callable[[Store], Awaitable[None]]
-STORES = ["memory", "redis"]
+Scenario = Callable[[Store], Awaitable[None]]  # run against each store: the `kind` fixture
 
 
 def run(kind: str, scenario: Scenario, retention_s: float = 3600) -> None:
@@ -41,6 +42,8 @@ def run(kind: str, scenario: Scenario, retention_s: float = 3600) -> None:
             store: Store
             if kind == "memory":
                 store = MemoryStore(retention_s)
+            elif kind == "cluster":
+                store = RedisStore(RUNNING[0], prefix, retention_s, 2.0, 8, cluster=True)
             else:
                 store = RedisStore(SHARED_URL, prefix, retention_s, 2.0, 8)
             try:
@@ -72,7 +75,6 @@ async def counts(store: Store, q: Query) -> Counts:
     return total(tally)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_records_are_written_once_and_read_back(kind: str) -> None:
     async def scenario(store: Store) -> None:
         first = record(1, abstained=True)
@@ -87,7 +89,6 @@ def test_records_are_written_once_and_read_back(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_a_record_keeps_its_verdict_source_and_evidence(kind: str) -> None:
     async def scenario(store: Store) -> None:
         asked = record(1, abstained=True, kind="clarification", source="text",
@@ -122,7 +123,6 @@ def test_a_redis_record_an_older_version_wrote_reads_with_no_verdict_detail() ->
         asyncio.run(main())
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_records_expire_after_the_retention(kind: str) -> None:
     async def scenario(store: Store) -> None:
         rec = record(1)
@@ -135,7 +135,6 @@ def test_records_expire_after_the_retention(kind: str) -> None:
     run(kind, scenario, retention_s=0.3)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_feedback_counts_once_per_request_and_outcome(kind: str) -> None:
     async def scenario(store: Store) -> None:
         rec = record(1)
@@ -149,7 +148,6 @@ def test_feedback_counts_once_per_request_and_outcome(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_concurrent_duplicates_count_once(kind: str) -> None:
     async def scenario(store: Store) -> None:
         rec = record(1)
@@ -163,7 +161,6 @@ def test_concurrent_duplicates_count_once(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_rates_and_sample_sizes_per_workflow(kind: str) -> None:
     async def scenario(store: Store) -> None:
         recs = [
@@ -193,7 +190,6 @@ def test_rates_and_sample_sizes_per_workflow(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_time_windows_leave_older_events_out(kind: str) -> None:
     async def scenario(store: Store) -> None:
         now = time.time()
@@ -206,7 +202,6 @@ def test_time_windows_leave_older_events_out(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_count_windows_read_the_latest_events(kind: str) -> None:
     async def scenario(store: Store) -> None:
         recs = [record(i, abstained=i >= 7) for i in range(10)]
@@ -222,7 +217,6 @@ def test_count_windows_read_the_latest_events(kind: str) -> None:
     run(kind, scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_recent_events_are_capped(kind: str) -> None:
     async def scenario(store: Store) -> None:
         n = MAX_WINDOW_COUNT + 30
@@ -255,9 +249,11 @@ def test_every_redis_key_is_namespaced_and_expires() -> None:
         assert note == b"a note"
 
 
-def test_an_unreachable_redis_fails_fast_as_store_unavailable() -> None:
+@pytest.mark.parametrize("cluster", [False, True])
+def test_an_unreachable_redis_fails_fast_as_store_unavailable(cluster: bool) -> None:
     async def main() -> None:
-        store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", "floorgate:", 60, 0.5, 2)
+        url = f"redis://127.0.0.1:{free_port()}/0"
+        store = RedisStore(url, "floorgate:", 60, 0.5, 2, cluster=cluster)
         started = time.monotonic()
         for attempt in (store.write([record(1)]), store.lookup(["x"]), store.ping()):
             with pytest.raises(StoreUnavailable):
@@ -299,7 +295,6 @@ def test_the_memory_ledger_gives_the_garbage_collector_nothing_to_walk() -> None
     run("memory", scenario)
 
 
-@pytest.mark.parametrize("kind", STORES)
 def test_documents_are_kept_until_their_ttl(kind: str) -> None:
     async def scenario(store: Store) -> None:
         await store.put_document("resp:owner:a", '{"x": 1}', 0.3)

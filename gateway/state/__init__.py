@@ -19,4 +19,5 @@ def open_store(settings: Settings) -> Store:
         settings.ledger_retention_s,
         settings.redis_timeout_s,
         settings.redis_max_connections,
+        settings.redis_cluster,
     )
