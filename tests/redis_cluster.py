@@ -22,7 +22,8 @@ START_TIMEOUT_S = 60  # generous: a loaded machine is slow to start and join thr
 
 
 class ClusterNode:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, durable: bool = False) -> None:
+        self.durable = durable  # every write fsynced to its append-only file before the reply
         self.port, self.bus_port = free_port(), free_port()
         self.directory = directory / str(self.port)
         self.directory.mkdir()
@@ -33,7 +34,9 @@ class ClusterNode:
                    "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
                    "--cluster-config-file", str(self.directory / "nodes.conf"),
                    "--cluster-node-timeout", "5000", "--dir", str(self.directory),
-                   "--save", "", "--appendonly", "no"]  # fmt: skip
+                   "--save", ""]  # fmt: skip
+        command += ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else [
+            "--appendonly", "no"]  # fmt: skip
         with (self.directory / "redis.log").open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
@@ -52,8 +55,15 @@ class ClusterNode:
 @contextmanager
 def redis_cluster() -> Iterator[str]:
     """Start the cluster; yields the URL of one of its nodes (the client finds the others)."""
+    with cluster_nodes() as nodes:
+        yield f"redis://127.0.0.1:{nodes[0].port}/0"
+
+
+@contextmanager
+def cluster_nodes(durable: bool = False) -> Iterator[list[ClusterNode]]:
+    """Start the cluster; yields its nodes, to stop and start again."""
     with tempfile.TemporaryDirectory(prefix="floorgate-cluster-") as tmp:
-        nodes = [ClusterNode(Path(tmp)) for _ in range(NODES)]
+        nodes = [ClusterNode(Path(tmp), durable) for _ in range(NODES)]
         try:
             for node in nodes:
                 node.start()
@@ -75,12 +85,16 @@ def redis_cluster() -> Iterator[str]:
                 capture_output=True,
                 timeout=START_TIMEOUT_S,
             )
-            for node in nodes:
-                _until(deadline, node, _ready)
-            yield f"redis://127.0.0.1:{nodes[0].port}/0"
+            wait_ready(nodes, deadline)
+            yield nodes
         finally:
             for node in nodes:
                 node.stop()
+
+
+def wait_ready(nodes: list[ClusterNode], deadline: float) -> None:
+    for node in nodes:
+        _until(deadline, node, _ready)
 
 
 def _ready(node: ClusterNode) -> bool:
