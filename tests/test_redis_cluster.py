@@ -5,8 +5,8 @@ the cluster acknowledged. The store's own contract runs against the cluster too
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from tests.fake_upstream import FakeUpstream
 from tests.redis_cluster import START_TIMEOUT_S, cluster_nodes, wait_ready
 from tests.state_gateway import (
     Caller,
+    Load,
     drained,
     gates_policy,
     sample,
@@ -59,37 +60,24 @@ def test_a_node_restarted_under_load_fails_no_request_and_loses_no_record(
         url = f"redis://127.0.0.1:{nodes[0].port}/0"
         settings = state_settings(gates_policy(tmp_path, upstream), url)
         with served(settings) as (gateway, app), Caller(gateway) as caller:
-            ids: list[str] = []
-            errors: list[BaseException] = []
-            stop = threading.Event()
 
-            def load() -> None:
-                while not stop.is_set():
-                    try:
-                        ids.append(caller.chat(BULK)[0])
-                    except Exception as exc:  # every failure is the finding
-                        errors.append(exc)
+            def answered(n: int) -> Callable[[], bool]:
+                return lambda: len(load.answered) >= n
 
             def failures() -> float:
                 return sample(app, "floorgate_ledger_write_failures_total") or 0.0
 
-            worker = threading.Thread(target=load)
-            worker.start()
-            try:
-                wait_until(lambda: len(ids) >= 10, START_TIMEOUT_S, "load before the restart")
+            with Load(gateway, workers=3) as load:
+                wait_until(answered(10), START_TIMEOUT_S, "load before the restart")
                 nodes[1].stop()  # slots 5461-10922: shards {s3} and {s7} live there
                 wait_until(lambda: failures() > 0, START_TIMEOUT_S, "a write to the down node")
                 nodes[1].start()
                 wait_ready(nodes, time.monotonic() + START_TIMEOUT_S)
-                served_by_now = len(ids)
-                wait_until(lambda: len(ids) >= served_by_now + 10, START_TIMEOUT_S, "load after")
-            finally:
-                stop.set()
-                worker.join()
-            assert errors == []
+                wait_until(answered(len(load.answered) + 10), START_TIMEOUT_S, "load after")
+            assert load.errors == []
             wait_until(lambda: drained(app), START_TIMEOUT_S, "the buffered records written")
             assert sample(app, "floorgate_ledger_dropped_total") == 0
-            for request_id in ids:
+            for request_id, _at in load.answered:
                 reply = caller.feedback(request_id, "merged")
                 assert reply.status_code == 200, reply.text
                 assert reply.json()["status"] == "recorded"
