@@ -16,10 +16,10 @@ from starlette.exceptions import HTTPException
 
 from gateway import __version__
 from gateway.api import admin, explain, feedback, openapi, ops
-from gateway.api.asgi import Receive, Scope, Send
 from gateway.api.boundary import INTERNAL, Boundary
 from gateway.api.openai import MODELS_PATH, RESPONSES_PATH, OpenAIEndpoints
 from gateway.errors import BadRequest, GatewayError, MethodNotAllowed, NotFound, error_body
+from gateway.exchange import Receive, Scope, Send
 from gateway.reload import PolicyReloader
 from gateway.runtime import Runtime
 from gateway.settings import Settings

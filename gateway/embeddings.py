@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.api.asgi import Headers
 from gateway.errors import BadRequest, ModelNotFound, Unavailable
+from gateway.exchange import Headers
 from gateway.fields import check_embeddings_body
 from gateway.identify import workflow_for
 from gateway.metrics import NONE

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
-from gateway.api.asgi import Headers
 from gateway.calibration import Contract, with_contract
 from gateway.classify import Verdict, classify_completion
 from gateway.errors import BadRequest
+from gateway.exchange import Headers
 from gateway.fields import check_chat_body
 from gateway.identify import Identity, identify
 from gateway.keys import Caller

@@ -13,11 +13,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateway.api.asgi import Send
-from gateway.api.boundary import Exchange
 from gateway.chat_stream import ChatStreamFixer, needs_fixing
 from gateway.contract_stream import ContractFilter
 from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
+from gateway.exchange import Exchange, Send
 from gateway.pipeline import Call, after_upstream
 from gateway.policy.compiled import ModelTarget
 from gateway.responses.events import NativeEvents
@@ -60,7 +59,7 @@ async def relay(
     passed through.
 
     Failures before the first byte raise GatewayError (fallback already happened); the client
-    leaving then cancels the request (gateway/api/asgi.py's Disconnect), after it ends the
+    leaving then cancels the request (gateway/exchange.py's Disconnect), after it ends the
     stream here.
     """
     native = reshape if isinstance(reshape, NativeEvents) else None

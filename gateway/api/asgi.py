@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from gateway.errors import GatewayError, PayloadTooLarge, RequestTimeout, error_body
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
-
-JSON = b"application/json"
+from gateway.exchange import JSON, Headers, Receive, Scope, Send
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -59,31 +50,6 @@ def _too_large(limit: int) -> PayloadTooLarge:
         f"The request body is larger than {limit} bytes; send less context or raise "
         "FLOORGATE_MAX_BODY_BYTES."
     )
-
-
-class Disconnect:
-    """Once the body is read: cancels the request's task if the client goes away, so the
-    upstream call stops with it, before the first byte as after it."""
-
-    def __init__(self, receive: Receive) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
-        self._watch = asyncio.create_task(self._run(receive))
-
-    async def _run(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self._task.cancel()
-
-    def stop(self) -> None:
-        """Before the response's end: once it is sent, receive() reads as a disconnect."""
-        self._watch.cancel()
-
-    def caused(self) -> bool:
-        """True if the only cancellation of the task came from the client going away."""
-        watch = self._watch
-        return watch.done() and not watch.cancelled() and self._task.uncancel() == 0
 
 
 async def send_response(

@@ -3,7 +3,8 @@ Starlette's ServerErrorMiddleware sits in front of its app): it gives each reque
 counts it in flight and in the request metrics, and alone turns an exception that reaches it
 into the OpenAI-shaped error, knowing whether the response has already started.
 
-Handlers label the request as they learn about it, on the Exchange found in the scope.
+Handlers label the request as they learn about it, on the Exchange (gateway/exchange.py)
+found in the scope.
 """
 
 from __future__ import annotations
@@ -11,57 +12,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
 
-from gateway.api.asgi import Disconnect, Headers, Message, Receive, Scope, Send, send_error
+from gateway.api.asgi import send_error
 from gateway.errors import GatewayError
-from gateway.limit_settler import Ticket
-from gateway.metrics import NONE, UNKNOWN, Metrics
+from gateway.exchange import REQUEST_ID, Exchange, Message, Receive, Scope, Send
+from gateway.metrics import Metrics
 from gateway.pipeline import new_request_id
 
 log = logging.getLogger("floorgate.api")
 INTERNAL = GatewayError("Floorgate failed to handle the request; it has been logged.")
-REQUEST_ID = b"x-floorgate-request-id"
 # Probes and scrapes come every few seconds: counted as requests they would drown the traffic.
 UNCOUNTED = frozenset(("/healthz", "/readyz", "/metrics"))
 SCOPE_KEY = "floorgate.exchange"
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class Planned(Protocol):
-    def error_headers(self) -> Headers: ...
-
-
-@dataclass(slots=True)
-class Exchange:
-    """One request as its handler learns about it: the labels of its metrics, and what its
-    error response would carry."""
-
-    request_id: str
-    started: float
-    workflow: str = UNKNOWN
-    route: str = NONE
-    model: str = NONE
-    stream: bool = False
-    status: int = 200
-    call: Planned | None = None
-    ticket: Ticket | None = None  # its share of its limits, released when it ends
-    disconnect: Disconnect | None = None  # watching for the client to leave, once it is read
-    responded: bool = False  # the response has started: an error can no longer replace it
-
-    def planned(self, call: Planned, workflow: str, route: str, stream: bool) -> None:
-        self.call, self.workflow, self.route, self.stream = call, workflow, route, stream
-
-    def stop_watching(self) -> None:
-        """The response is about to end: a disconnect from now on is just its end."""
-        if self.disconnect is not None:
-            self.disconnect.stop()
-
-    def error_headers(self) -> Headers:
-        if self.call is not None:
-            return self.call.error_headers()
-        return [(REQUEST_ID, self.request_id.encode())]
 
 
 def exchange(scope: Scope) -> Exchange:

@@ -10,23 +10,15 @@ from urllib.parse import unquote
 
 import orjson
 
-from gateway.api.asgi import (
-    Disconnect,
-    Headers,
-    Receive,
-    Scope,
-    Send,
-    header,
-    read_body,
-    send_response,
-)
-from gateway.api.boundary import Exchange, exchange
+from gateway.api.asgi import header, read_body, send_response
+from gateway.api.boundary import exchange
 from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
 from gateway.completions import TextChunks, plan_completion
 from gateway.completions import from_chat as text_completion
 from gateway.embeddings import plan_embeddings
 from gateway.errors import ModelNotFound
+from gateway.exchange import Disconnect, Exchange, Headers, Receive, Scope, Send
 from gateway.identify import ROUTE_COLON, ROUTE_PREFIX, WORKFLOW_COLON, WORKFLOW_PREFIX
 from gateway.metrics import NONE
 from gateway.pipeline import Call, after_upstream, plan_chat

@@ -1,0 +1,83 @@
+"""One request as it is served, shared by the HTTP layer (gateway/api/) and the request path
+(gateway/pipeline.py), so that neither imports the other's internals: the ASGI types both
+speak, the Exchange a handler labels as it learns about the request, the watch on a client
+that leaves, and the write of a whole response."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateway.limit_settler import Ticket
+from gateway.metrics import NONE, UNKNOWN
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+JSON = b"application/json"
+REQUEST_ID = b"x-floorgate-request-id"
+
+
+class Planned(Protocol):
+    def error_headers(self) -> Headers: ...
+
+
+class Disconnect:
+    """Once the body is read: cancels the request's task if the client goes away, so the
+    upstream call stops with it, before the first byte as after it."""
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watch = asyncio.create_task(self._run(receive))
+
+    async def _run(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._task.cancel()
+
+    def stop(self) -> None:
+        """Before the response's end: once it is sent, receive() reads as a disconnect."""
+        self._watch.cancel()
+
+    def caused(self) -> bool:
+        """True if the only cancellation of the task came from the client going away."""
+        watch = self._watch
+        return watch.done() and not watch.cancelled() and self._task.uncancel() == 0
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request as its handler learns about it: the labels of its metrics, and what its
+    error response would carry."""
+
+    request_id: str
+    started: float
+    workflow: str = UNKNOWN
+    route: str = NONE
+    model: str = NONE
+    stream: bool = False
+    status: int = 200
+    call: Planned | None = None
+    ticket: Ticket | None = None  # its share of its limits, released when it ends
+    disconnect: Disconnect | None = None  # watching for the client to leave, once it is read
+    responded: bool = False  # the response has started: an error can no longer replace it
+
+    def planned(self, call: Planned, workflow: str, route: str, stream: bool) -> None:
+        self.call, self.workflow, self.route, self.stream = call, workflow, route, stream
+
+    def stop_watching(self) -> None:
+        """The response is about to end: a disconnect from now on is just its end."""
+        if self.disconnect is not None:
+            self.disconnect.stop()
+
+    def error_headers(self) -> Headers:
+        if self.call is not None:
+            return self.call.error_headers()
+        return [(REQUEST_ID, self.request_id.encode())]
