@@ -17,7 +17,7 @@ import json
 import time
 import tracemalloc
 
-from gateway.pipeline import new_request_id
+from gateway.plan import new_request_id
 from gateway.state.base import Record
 from gateway.state.memory import MemoryStore
 

@@ -15,7 +15,7 @@ import orjson
 
 from gateway.errors import BadRequest, GatewayError, stream_error_event
 from gateway.fields import check_chat_body, check_completions_body
-from gateway.pipeline import Call, parse_json, plan_body
+from gateway.plan import Call, Request, parse_json, plan_body
 from gateway.responses.translate import new_id
 from gateway.runtime import Runtime
 from gateway.sse import DONE
@@ -27,20 +27,14 @@ SAME_NAME = ("model", "max_tokens", "temperature", "top_p", "n", "stop", "stream
 REFUSED = ("echo", "suffix", "logprobs")
 
 
-def plan_completion(
-    rt: Runtime,
-    request_id: str,
-    authorization: str | None,
-    workflow_header: str | None,
-    raw: bytes,
-) -> tuple[Call, object]:
+def plan_completion(rt: Runtime, request_id: str, request: Request) -> tuple[Call, object]:
     """The chat completion a completions request is served as, and the `model` it named."""
-    caller = rt.keys.authenticate(authorization)
-    body = parse_json(raw)
+    caller = rt.keys.authenticate(request.authorization)
+    body = parse_json(request.raw)
     check_completions_body(body)
     chat = to_chat(body)
     check_chat_body(chat)
-    return plan_body(rt, request_id, caller, workflow_header, chat), body.get("model")
+    return plan_body(rt, request_id, caller, request.workflow, chat), body.get("model")
 
 
 def to_chat(body: dict[str, Any]) -> dict[str, Any]:

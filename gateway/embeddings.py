@@ -16,7 +16,7 @@ from gateway.exchange import Headers
 from gateway.fields import check_embeddings_body
 from gateway.identify import workflow_for
 from gateway.metrics import NONE
-from gateway.pipeline import parse_json
+from gateway.plan import Request, parse_json
 from gateway.policy.compiled import ModelTarget, Policy
 from gateway.runtime import Answered, Runtime
 
@@ -50,20 +50,14 @@ class EmbeddingCall:
         ]
 
 
-def plan_embeddings(
-    rt: Runtime,
-    request_id: str,
-    authorization: str | None,
-    workflow_header: str | None,
-    raw: bytes,
-) -> EmbeddingCall:
-    caller = rt.keys.authenticate(authorization)
-    body = parse_json(raw)
+def plan_embeddings(rt: Runtime, request_id: str, request: Request) -> EmbeddingCall:
+    caller = rt.keys.authenticate(request.authorization)
+    body = parse_json(request.raw)
     check_embeddings_body(body)
     check_input(body)
     policy = rt.policies.current
     target = embedding_model(policy, body.get("model"))
-    workflow, _ = workflow_for(policy, caller, workflow_header, body, None)
+    workflow, _ = workflow_for(policy, caller, request.workflow, body, None)
     return EmbeddingCall(request_id, policy, workflow, target, body, caller.name)
 
 

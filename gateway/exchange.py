@@ -81,3 +81,20 @@ class Exchange:
         if self.call is not None:
             return self.call.error_headers()
         return [(REQUEST_ID, self.request_id.encode())]
+
+
+async def send_response(
+    send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

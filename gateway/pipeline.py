@@ -1,114 +1,154 @@
-"""The request path: auth, parse, check, identify, decide, select; the upstream call; and,
-once for whole and streamed replies, what follows it (after_upstream)."""
+"""The request path, top to bottom, for the endpoints that call a model: plan the call
+(gateway/plan.py: parse, check, identify, decide, select), admit it under its limits, call the
+upstream with failover and write the reply, whole here or streamed (gateway/streaming.py), then
+record what follows it, once for both: timing, verdict, ledger, usage.
+
+Chat completions, legacy completions and the Responses API are one chat completion each, told
+in their own shape; embeddings take the short way (one model, no verdict). The HTTP layer
+(gateway/api/openai.py) has checked the key and read the body; it hands over the Request and
+the ASGI `send` the reply is written to, and ends the exchange (limits released, 499 counted).
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
-from gateway.calibration import Contract, with_contract
+from gateway.calibration import translate_completion
 from gateway.classify import Verdict, classify_completion
-from gateway.errors import BadRequest
-from gateway.exchange import Headers
-from gateway.fields import check_chat_body
-from gateway.identify import Identity, identify
-from gateway.keys import Caller
+from gateway.completions import TextChunks, plan_completion
+from gateway.completions import from_chat as text_completion
+from gateway.embeddings import plan_embeddings
+from gateway.exchange import Exchange, Headers, Send, send_response
 from gateway.metrics import NONE
-from gateway.policy.compiled import ModelTarget, Policy
-from gateway.runtime import Answered, Runtime
-from gateway.selection import candidates
-from gateway.upstream.dialect import structured
+from gateway.plan import Call, Request, plan_chat
+from gateway.policy.compiled import ModelTarget
+from gateway.responses.events import NativeEvents, ResponseEvents
+from gateway.responses.store import ResponseStore
+from gateway.responses.translate import as_completion
+from gateway.responses.turn import plan_turn
+from gateway.runtime import Runtime
+from gateway.streaming import Reshape, relay
+
+Render = Callable[[dict[str, Any]], Awaitable[bytes]]
 
 
-def new_request_id() -> str:
-    return "fg-" + os.urandom(12).hex()
+class Pipeline:
+    """Each endpoint's way along the path; `stored` keeps the Responses API's responses (for
+    previous_response_id and GET /v1/responses/{id})."""
 
-
-@dataclass(slots=True)
-class Call:
-    """One planned chat completion: everything decided before the upstream is called."""
-
-    request_id: str
-    policy: Policy
-    identity: Identity
-    body: dict[str, Any]  # as the upstream will get it
-    stream: bool
-    candidates: list[ModelTarget]
-    contract: Contract
-    key: str  # the caller's name, for its limits
-    limit_headers: Headers = field(default_factory=list)  # x-ratelimit-*, once admitted
-
-    @property
-    def workflow(self) -> str:
-        return self.identity.workflow
-
-    def answered(self, model: str) -> Answered:
-        identity = self.identity
-        return Answered(
-            self.request_id, identity.workflow, identity.route, model, self.policy.version
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.stored = ResponseStore(
+            rt.store, rt.settings.ledger_retention_s, rt.metrics.responses_unstored
         )
 
-    def error_headers(self) -> Headers:
-        return self.headers(NONE)
+    async def chat(self, ex: Exchange, send: Send, request: Request) -> None:
+        """POST /v1/chat/completions."""
+        call = plan_chat(self.rt, ex.request_id, request)
+        await self._admit(ex, call)
+        if call.stream:
+            await self._stream(ex, send, call)
+        else:
+            await self._whole(ex, send, call)
 
-    def headers(self, model: str) -> Headers:
-        return [
-            (b"x-floorgate-request-id", self.request_id.encode()),
-            (b"x-floorgate-workflow", self.identity.workflow.encode()),
-            (b"x-floorgate-route", self.identity.route.encode()),
-            (b"x-floorgate-model", model.encode()),
-            (b"x-floorgate-policy-version", self.policy.version.encode()),
-            *self.limit_headers,
-        ]
+    async def completion(self, ex: Exchange, send: Send, request: Request) -> None:
+        """POST /v1/completions (legacy), served as a chat completion."""
+        call, model = plan_completion(self.rt, ex.request_id, request)
+        await self._admit(ex, call)
+        if call.stream:
+            await self._stream(ex, send, call, TextChunks(model))
+            return
 
+        async def render(completion: dict[str, Any]) -> bytes:
+            return orjson.dumps(text_completion(completion, model))
 
-def parse_json(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(
-            f"The request body is not valid JSON ({exc.msg} at position {exc.pos})."
-        ) from exc
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return body
+        await self._whole(ex, send, call, render)
 
+    async def response(self, ex: Exchange, send: Send, request: Request) -> None:
+        """POST /v1/responses, translated to a chat completion and back, or passed through to
+        models that serve it (turn.native)."""
+        turn = await plan_turn(self.rt, self.stored, ex.request_id, request)
+        call = turn.call
+        await self._admit(ex, call)
+        if call.stream:
+            events = (
+                NativeEvents(turn.response_id, turn.request, turn.native_body())
+                if turn.native
+                else ResponseEvents(turn.response_id, turn.request)
+            )
+            await self._stream(ex, send, call, events)
+            if events.finished:
+                await turn.keep(events.response)
+        elif turn.native:
+            await self._whole(ex, send, call, turn.render_native, turn.native_body())
+        else:
+            await self._whole(ex, send, call, turn.render)
 
-def plan_chat(
-    rt: Runtime,
-    request_id: str,
-    authorization: str | None,
-    workflow_header: str | None,
-    raw: bytes,
-) -> Call:
-    caller = rt.keys.authenticate(authorization)
-    body = parse_json(raw)
-    check_chat_body(body)
-    return plan_body(rt, request_id, caller, workflow_header, body)
+    async def embedding(self, ex: Exchange, send: Send, request: Request) -> None:
+        """POST /v1/embeddings: one model and its retries, no fallback, no verdict."""
+        rt = self.rt
+        call = plan_embeddings(rt, ex.request_id, request)
+        ex.planned(call, call.workflow, NONE, False)
+        ex.model = call.target.name
+        ex.ticket = await rt.limits.admit(call)
+        reply = await rt.failover.embed(call.target, call.body)
+        ex.stop_watching()
+        await send_response(send, 200, reply.body, call.headers())
+        rt.used(call.answered(), call.target, reply.data)
 
+    async def _admit(self, ex: Exchange, call: Call) -> None:
+        ex.planned(call, call.identity.workflow, call.identity.route, call.stream)
+        ex.ticket = await self.rt.limits.admit(call)  # once, before the upstream is called
 
-def plan_body(
-    rt: Runtime, request_id: str, caller: Caller, workflow_header: str | None, body: dict[str, Any]
-) -> Call:
-    """Plan a checked chat body: workflow, route, candidates, contract."""
-    policy = rt.policies.current  # one reference: this request sees one whole policy
-    identity = identify(policy, caller, workflow_header, body)
-    rt.metrics.decision(identity.workflow, identity.route)
-    if identity.unknown_workflow:
-        rt.metrics.unknown_workflows.inc()
-    models = candidates(policy, identity.route, identity.pinned_model, rt.health, rt.gates)
-    models = structured(models, body)  # a 400 if none of them can honour response_format
-    contract = (
-        policy.spec.workflows[identity.workflow].calibration_contract
-        or policy.spec.routes[identity.route].calibration_contract
-    )
-    if contract != "off":
-        body = with_contract(body)
-    stream = body.get("stream") is True
-    return Call(request_id, policy, identity, body, stream, models, contract, caller.name)
+    async def _whole(
+        self,
+        ex: Exchange,
+        send: Send,
+        call: Call,
+        render: Render | None = None,
+        native: dict[str, Any] | None = None,
+    ) -> None:
+        """A non-streamed completion. `render` turns the reply into another endpoint's body
+        (a Response); with a `native` Responses body, the upstream is asked through the
+        Responses API instead."""
+        rt = self.rt
+        upstream_started = time.perf_counter()
+        route, candidates = call.identity.route, call.candidates
+        if native is None:
+            target, reply = await rt.failover.complete(route, candidates, call.body)
+            completion = reply.data
+        else:
+            target, reply = await rt.failover.respond(route, candidates, native)
+            completion = as_completion(reply.data)
+        upstream_s = time.perf_counter() - upstream_started
+        verdict = classify_completion(completion)  # before translation hides the tools
+        body = reply.body
+        if call.contract == "translate" and translate_completion(completion):
+            body = orjson.dumps(completion)
+        if render is not None:
+            body = await render(reply.data)
+        ex.stop_watching()
+        await send_response(
+            send, 200, body, [*call.headers(target.name), *verdict_headers(verdict)]
+        )
+        overhead_s = time.perf_counter() - ex.started - upstream_s
+        after_upstream(self.rt, call, target, completion, verdict, overhead_s)
+        ex.model = target.name
+
+    async def _stream(
+        self, ex: Exchange, send: Send, call: Call, reshape: Reshape | NativeEvents | None = None
+    ) -> None:
+        """A streamed completion: failover until its first byte, then passed through."""
+        streamed = await relay(self.rt, call, ex, send, reshape)
+        target, first_token_s = streamed.target, streamed.first_token_s
+        after_upstream(
+            self.rt, call, target, streamed.completion, None, streamed.overhead_s, first_token_s
+        )
+        ex.model, ex.status = target.name, streamed.status
 
 
 def after_upstream(
@@ -129,3 +169,11 @@ def after_upstream(
         return
     rt.answered(answered, verdict if verdict is not None else classify_completion(completion))
     rt.used(answered, target, completion)
+
+
+def verdict_headers(verdict: Verdict) -> Headers:
+    return [
+        (b"x-floorgate-abstained", b"true" if verdict.abstained else b"false"),
+        (b"x-floorgate-self-flagged", b"true" if verdict.flagged else b"false"),
+        (b"x-floorgate-verdict-source", verdict.source.encode()),
+    ]

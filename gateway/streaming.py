@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -17,13 +18,14 @@ from gateway.chat_stream import ChatStreamFixer, needs_fixing
 from gateway.contract_stream import ContractFilter
 from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
 from gateway.exchange import Exchange, Send
-from gateway.pipeline import Call, after_upstream
+from gateway.plan import Call
 from gateway.policy.compiled import ModelTarget
 from gateway.responses.events import NativeEvents
 from gateway.runtime import Runtime
 from gateway.sse import DONE, Event, Framer, FramingError, StreamCopy, check_json
 from gateway.sse import event as sse_event
-from gateway.upstream.base import UpstreamError, redact
+from gateway.upstream.base import UpstreamError
+from gateway.upstream.in_band import raise_in_band_error
 
 log = logging.getLogger("floorgate.stream")
 
@@ -47,14 +49,25 @@ class Reshape(Protocol):
     def failed(self, err: GatewayError) -> bytes: ...
 
 
+@dataclass(slots=True)
+class Streamed:
+    """How a stream went, for what follows it (gateway/pipeline.py's after_upstream)."""
+
+    target: ModelTarget  # the model that served it
+    status: int  # for the request metric: 200, or 502 if it broke, 499 if the client left
+    completion: dict[str, Any] | None  # as if not streamed, if the client got it whole
+    first_token_s: float
+    overhead_s: float
+
+
 async def relay(
     rt: Runtime,
     call: Call,
     ex: Exchange,
     send: Send,
     reshape: Reshape | NativeEvents | None = None,
-) -> tuple[str, int]:
-    """Stream the completion to the client; returns (serving model, status for metrics).
+) -> Streamed:
+    """Stream the completion to the client; returns how it went, for the record.
     With NativeEvents, the upstream is asked through the Responses API and its events are
     passed through.
 
@@ -102,8 +115,7 @@ async def relay(
         completion = copy.completion() if native is None else native.completion()
         if completion["usage"] is None and fixer is not None:
             completion["usage"] = fixer.usage  # the one counted for the client, if any
-    after_upstream(rt, call, target, completion, None, first_token_s - upstream_s, first_token_s)
-    return target.name, copy.status
+    return Streamed(target, copy.status, completion, first_token_s, first_token_s - upstream_s)
 
 
 class _Events:
@@ -181,7 +193,7 @@ async def _pump(
                 if event.done:
                     return b"".join(out) + events.done()
                 check_json(event)
-                _raise_in_band_error(event, target)
+                raise_in_band_error(event, target)
                 out.append(events.out(event))
                 if events.reshape.finished:  # a Responses stream ends at its last event
                     return b"".join(out)
@@ -199,26 +211,6 @@ async def _pump(
     events.copy.status = UpstreamFailed.status
     await send({"type": "http.response.body", "body": ending})
     return None
-
-
-def _raise_in_band_error(event: Event, target: ModelTarget) -> None:
-    """An error the upstream reports inside its 200 stream is a failure, and its message (which
-    may echo the key) goes through redaction like any other upstream error."""
-    if event.data is None or b'"error"' not in event.data:
-        return
-    data = event.json()
-    if not isinstance(data, dict) or "choices" in data:
-        return
-    error = data.get("error")
-    if data.get("type") == "response.failed":  # a Responses stream's failure, or its error event
-        error = (data.get("response") or {}).get("error") or "the response failed"
-    elif data.get("type") == "error":
-        error = error or data
-    if error is not None:
-        message = error.get("message") if isinstance(error, dict) else error
-        raise UpstreamError(
-            "protocol", "upstream reported an error: " + redact(str(message), target.api_key)
-        )
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:

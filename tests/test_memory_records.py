@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import time
 
-from gateway.pipeline import new_request_id
+from gateway.plan import new_request_id
 from gateway.state.base import Record
 from gateway.state.records import Records, key_of
 

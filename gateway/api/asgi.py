@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gateway.errors import GatewayError, PayloadTooLarge, RequestTimeout, error_body
-from gateway.exchange import JSON, Headers, Receive, Scope, Send
+from gateway.exchange import Headers, Receive, Scope, Send, send_response
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -50,23 +50,6 @@ def _too_large(limit: int) -> PayloadTooLarge:
         f"The request body is larger than {limit} bytes; send less context or raise "
         "FLOORGATE_MAX_BODY_BYTES."
     )
-
-
-async def send_response(
-    send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 async def send_error(send: Send, err: GatewayError, headers: Headers) -> None:

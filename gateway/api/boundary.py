@@ -17,7 +17,7 @@ from gateway.api.asgi import send_error
 from gateway.errors import GatewayError
 from gateway.exchange import REQUEST_ID, Exchange, Message, Receive, Scope, Send
 from gateway.metrics import Metrics
-from gateway.pipeline import new_request_id
+from gateway.plan import new_request_id
 
 log = logging.getLogger("floorgate.api")
 INTERNAL = GatewayError("Floorgate failed to handle the request; it has been logged.")

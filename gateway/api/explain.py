@@ -14,7 +14,7 @@ from gateway.api.asgi import read_body
 from gateway.api.deps import RuntimeDep
 from gateway.explain import as_json, explain_identity
 from gateway.identify import identify
-from gateway.pipeline import parse_json
+from gateway.plan import parse_json
 
 router = APIRouter()
 

@@ -17,7 +17,7 @@ from gateway.api.asgi import read_body
 from gateway.api.deps import RuntimeDep
 from gateway.errors import Unprocessable
 from gateway.feedback import FeedbackDesk, FeedbackItem, ItemResult, invalid_result
-from gateway.pipeline import parse_json
+from gateway.plan import parse_json
 
 router = APIRouter()
 MAX_BATCH = 1000

@@ -1,7 +1,7 @@
 """One Responses request, planned as the chat completion it is translated to.
 
 The translated body goes through the same request path as a chat completion (workflow,
-route, candidates, calibration contract: gateway/pipeline.py); what comes back is rendered
+route, candidates, calibration contract: gateway/plan.py); what comes back is rendered
 as a Response and, unless `store` is false, kept for `previous_response_id`.
 """
 
@@ -14,7 +14,7 @@ import orjson
 
 from gateway.errors import BadRequest
 from gateway.fields import check_chat_body, check_responses_body
-from gateway.pipeline import Call, parse_json, plan_body
+from gateway.plan import Call, Request, parse_json, plan_body
 from gateway.responses.store import ResponseStore, Stored, owner_of
 from gateway.responses.translate import from_completion, new_id, renamed, to_chat
 from gateway.runtime import Runtime
@@ -61,21 +61,14 @@ class Turn:
         await self.store.save(self.owner, Stored(response, conversation))
 
 
-async def plan_turn(
-    rt: Runtime,
-    store: ResponseStore,
-    request_id: str,
-    authorization: str | None,
-    workflow_header: str | None,
-    raw: bytes,
-) -> Turn:
-    caller = rt.keys.authenticate(authorization)
-    request = parse_json(raw)
+async def plan_turn(rt: Runtime, store: ResponseStore, request_id: str, sent: Request) -> Turn:
+    caller = rt.keys.authenticate(sent.authorization)
+    request = parse_json(sent.raw)
     check_responses_body(request)
     for name in ("store", "stream", "parallel_tool_calls"):
         if request.get(name) is not None and not isinstance(request[name], bool):
             raise BadRequest(f"Invalid type for '{name}': expected a boolean.", param=name)
-    owner = owner_of(authorization, rt.keys.open)
+    owner = owner_of(sent.authorization, rt.keys.open)
     history: list[dict[str, Any]] = []
     previous = request.get("previous_response_id")
     if previous is not None:
@@ -87,7 +80,7 @@ async def plan_turn(
         history = (await store.load(owner, previous, "previous_response_id")).conversation
     chat, conversation = to_chat(request, history)
     check_chat_body(chat)
-    call = plan_body(rt, request_id, caller, workflow_header, chat)
+    call = plan_body(rt, request_id, caller, sent.workflow, chat)
     native = call.contract == "off" and all(
         t.spec.wire.responses and t.spec.direct for t in call.candidates
     )

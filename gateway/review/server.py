@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api.asgi import header, send_response
+from gateway.api.asgi import header
 from gateway.errors import GatewayError, PermissionDenied, Unauthorized, error_body
 from gateway.eval.results import Results
-from gateway.exchange import Receive, Scope, Send
+from gateway.exchange import Receive, Scope, Send, send_response
 from gateway.review.desk import ReviewDesk
 from gateway.review.markdown import code_css
 

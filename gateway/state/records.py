@@ -26,7 +26,7 @@ from sys import getsizeof
 from gateway.state.base import Record
 
 GENERATIONS = 16
-_ID_PREFIX = "fg-"  # gateway/pipeline.py: "fg-" and 24 hex digits
+_ID_PREFIX = "fg-"  # gateway/plan.py: "fg-" and 24 hex digits
 _ID_HEX = 24
 _ID_LENGTH = len(_ID_PREFIX) + _ID_HEX
 _HEX = f"%0{_ID_HEX}x"

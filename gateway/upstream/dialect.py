@@ -4,7 +4,7 @@ given server understands (a model's `wire:` block in the policy, else its provid
 - The reply cap: OpenAI's clients (LangChain among them) send `max_completion_tokens`, which
   llama.cpp's servers ignore (a `max_tokens=5` produced 1,027 tokens); they get `max_tokens`.
 - Structured output: `response_format: json_schema` goes as is, as llama-cpp-python's
-  `{type: json_object, schema}`, or is refused before any call (gateway/pipeline.py).
+  `{type: json_object, schema}`, or is refused before any call (gateway/plan.py).
 - The `developer` role (OpenAI's newer name for `system`, which Codex and the Agents SDK send):
   llama-cpp-python's server answers it with a 500, so other providers get `system`.
 """
