@@ -92,27 +92,27 @@ class Framer:
         if not chunk:
             return []
         self._after_cr = chunk[-1:] == b"\r"
-        pieces = _EOL.split(chunk)
+        # Most upstreams end lines with LF alone: bytes.split is several times the regex's speed.
+        pieces = _EOL.split(chunk) if b"\r" in chunk else chunk.split(b"\n")
         pieces[0] = self._line + pieces[0]
         self._line = pieces.pop()
         events: list[Event] = []
+        lines, data, size = self._lines, self._data, self._size
         for line in pieces:
-            if line:
-                self._field(line)
-            elif self._lines:
-                events.append(Event(self._lines, b"\n".join(self._data) if self._data else None))
-                self._lines, self._data, self._size = [], [], 0
-        if self._size + len(self._line) > self._limit:
+            if line:  # a field: kept as it came; a data field's value joins the event's data
+                lines.append(line)
+                size += len(line)
+                if line[:5] == b"data:":
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
+                elif line == b"data":
+                    data.append(b"")
+            elif lines:  # a blank line ends the event
+                events.append(Event(lines, b"\n".join(data) if data else None))
+                lines, data, size = [], [], 0
+        self._lines, self._data, self._size = lines, data, size
+        if size + len(self._line) > self._limit:
             raise FramingError(f"an upstream event exceeded {self._limit} bytes")
         return events
-
-    def _field(self, line: bytes) -> None:
-        self._lines.append(line)
-        self._size += len(line)
-        if line.startswith(b"data"):
-            name, _, value = line.partition(b":")
-            if name == b"data":
-                self._data.append(value[1:] if value[:1] == b" " else value)
 
 
 class StreamCopy:

@@ -170,6 +170,33 @@ async def test_a_stream_times_out_between_chunks_and_in_total() -> None:
 
 
 @run
+async def test_the_read_timeout_bounds_each_wait_for_a_chunk_not_the_stream() -> None:
+    """Chunks that each come within the read timeout keep a stream going for several times
+    its length (the connection's one timer moves on as they do); then a silence longer than
+    it ends the stream with a Timeout, after the chunks that came."""
+
+    async def trickle(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(CHUNKED_HEAD)
+        for index in range(12):
+            await asyncio.sleep(0.05)
+            await conn.send(chunk(b"data: %d\n\n" % index))
+        await asyncio.sleep(3600)
+
+    async with scripted(trickle) as server:
+        client = Client()
+        received: list[bytes] = []
+        try:
+            stream = await open_stream(client, server.url(), read=0.2)
+            with pytest.raises(Timeout):
+                async for piece in stream:
+                    received.append(piece)
+        finally:
+            await client.close()
+    assert b"".join(received) == b"".join(b"data: %d\n\n" % i for i in range(12))
+
+
+@run
 async def test_connection_refused_is_a_connect_error() -> None:
     client = Client()
     with pytest.raises(ConnectError):
