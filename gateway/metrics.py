@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from gateway import __version__
 from gateway.classify import Verdict
+from gateway.loop_lag import BUCKETS as LOOP_LAG_BUCKETS
 from gateway.policy.compiled import Policy
 from gateway.policy_series import (
     ABSTENTION_SOURCES,
@@ -255,6 +256,12 @@ class Metrics:
         )
         self.in_flight = Gauge(
             "floorgate_in_flight_requests", "Chat requests being served now.", registry=registry
+        )
+        self.loop_lag = Histogram(
+            "floorgate_event_loop_lag_seconds",
+            "How late a timer due every 25 ms ran: the wait the event loop adds to a request.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=registry,
         )
 
     def usage(

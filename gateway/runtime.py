@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from gateway import readiness
+from gateway import loop_lag, readiness
 from gateway.classify import Verdict
 from gateway.gates import Gates
 from gateway.keys import KeyRing
@@ -123,8 +123,13 @@ class Runtime:
 
     @asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
-        """The ledger's writer and the gates' refresher, for the app's lifespan."""
-        tasks = [asyncio.create_task(self.ledger.run()), asyncio.create_task(self.gates.run())]
+        """The ledger's writer, the gates' refresher and the loop-lag watch, for the app's
+        lifespan."""
+        tasks = [
+            asyncio.create_task(self.ledger.run()),
+            asyncio.create_task(self.gates.run()),
+            asyncio.create_task(loop_lag.watch(self.metrics.loop_lag)),
+        ]
         try:
             yield
         finally:
