@@ -50,6 +50,8 @@ class Step:
     generator_late_p99_ms: float | None  # how far behind schedule it started requests
     failures: dict[str, int]
     duration_s: float
+    mock_cpu_s: float = 0.0  # the mock upstream's CPU over the step
+    loop_lag_p99_ms: float | None = None  # Floorgate's own histogram (bench/watch.py)
 
     @property
     def success(self) -> float:
@@ -74,6 +76,10 @@ class Step:
 
     def sustained(self, direct: Step | None) -> bool:
         return self.passes(direct, SUSTAINED_OVERHEAD_P99_MS)
+
+    def loop_lag_ms(self) -> float | None:
+        """The event-loop lag p99: the gateway's own figure where it has one, else the probe's."""
+        return self.loop_lag_p99_ms if self.loop_lag_p99_ms is not None else self.probe_p99_ms
 
     def cpu_us_per_chunk(self, chunks: int) -> float | None:
         return self.server_cpu_s * 1e6 / (self.ok * chunks) if self.ok else None

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from bench.llm_mock import Shape
-from bench.peer_figures import DIRECT, Step, best_step, ratio
+from bench.peer_figures import DIRECT, MAX_OVERHEAD_P99_MS, Step, best_step, ratio
 from bench.report import Goal
 
 FLOORGATE = "floorgate"
@@ -46,6 +46,8 @@ def print_steps(variant: str, steps: Sequence[Step]) -> None:
             fmt(s.overhead_p99_ms(base.get(s.rate)) if s.target != DIRECT else None),
             fmt(s.in_flight, 0),
             fmt(s.server_cpu_s),
+            fmt(s.mock_cpu_s),
+            fmt(s.loop_lag_p99_ms),
             fmt(s.probe_p99_ms),
             f"{s.generator_cpu_pct:.0f} % / {fmt(s.generator_late_p99_ms)}",
             verdict(s, base.get(s.rate)),
@@ -54,8 +56,8 @@ def print_steps(variant: str, steps: Sequence[Step]) -> None:
         for s in steps
     ]
     header = ["rate/s", "target", "success", "p50 ms", "p99 ms", "overhead p99", "in flight",
-              "server CPU s", "probe p99 ms", "load gen CPU, late p99", "step",
-              "failures"]  # fmt: skip
+              "server CPU s", "mock CPU s", "loop lag p99 ms", "probe p99 ms",
+              "load gen CPU, late p99", "step", "failures"]  # fmt: skip
     table(header, rows)
 
 
@@ -76,6 +78,7 @@ def figures(variant: str, shape: Shape) -> list[tuple[str, Figure, bool]]:
     rows += [
         ("RSS per 1,000 in flight MiB", lambda s: _per_thousand(s), False),
         ("event-loop lag p99 ms (probe)", lambda s: s.probe_p99_ms, False),
+        (LAG_LABEL, lambda s: s.loop_lag_p99_ms, False),
     ]
     return rows
 
@@ -95,6 +98,7 @@ def bests(steps: Sequence[Step], strict: bool) -> dict[str, Step | None]:
     return {n: best_step([s for s in steps if s.target == n], base, strict) for n in names}
 
 
+LAG_LABEL = "event-loop lag p99 ms (its own histogram)"
 STRICT_LABEL = "highest rate, >= 99.9 % ok, p99 <= mock's + 5 ms /s"
 SUSTAINED_LABEL = "highest sustained rate (p99 <= mock's + 1 s) /s"
 
@@ -153,7 +157,20 @@ def print_figures(variant: str, steps: Sequence[Step], shape: Shape) -> dict[str
     table(["figure", *present, *(f"vs {p}" for p in peers)], rows)
     print("Below the rates, each figure is read at the target's highest sustained rate;"
           " * at its lowest rate, which it did not sustain.\n")  # fmt: skip
+    print(noise_note(steps, shape.stream_s * 1000 if variant == "stream" else shape.whole_ms))
     return out
+
+
+def noise_note(steps: Sequence[Step], schedule_ms: float) -> str:
+    """How far the mock's own p99 strayed beyond its schedule from rung to rung: the floor
+    under which the strict rule's 5 ms cannot be told from the machine's noise."""
+    extra = [s.latency_p99_ms - schedule_ms for s in directs(steps).values() if s.latency_p99_ms]
+    if not extra:
+        return ""
+    return (f"The mock's own p99 beyond its {schedule_ms:,.0f} ms schedule ranged from"
+            f" {min(extra):,.0f} to {max(extra):,.0f} ms across the rungs: the strict rule's"
+            f" {MAX_OVERHEAD_P99_MS:g} ms is measurable only where that spread is well under"
+            " it.\n")  # fmt: skip
 
 
 def rate_goal(label: str, steps: Sequence[Step], strict: bool, peer: str, limit: float) -> Goal:
@@ -190,7 +207,7 @@ def stream_targets(steps: Sequence[Step], shape: Shape) -> list[Goal]:
         Goal(f"streams: goodput at {top or 0:g}/s / direct", goodput, 0.9, True, "x"),
         Goal("streams: in flight, strict, 100 % ok", in_flight, 2000, True, ""),
         Goal("streams: RSS per request in flight", ours_rss, 50, False, " KiB"),
-        Goal("streams: event-loop lag p99", ours.probe_p99_ms if ours else None, 5, False, " ms"),
+        Goal("streams: event-loop lag p99", ours.loop_lag_ms() if ours else None, 5, False, " ms"),
     ]  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from bench.services import (
     start_timed,
     write_policy,
 )
-from bench.watch import Watch
+from bench.watch import Watch, lag_buckets, lag_p99_ms
 
 FLOORGATE, LITELLM, PORTKEY = "floorgate", "litellm-proxy", "portkey"
 STREAM_RATES = "2,5,10,25,50,100,200,400,600,880"
@@ -53,6 +53,7 @@ class Target:
     probe: str
     headers: dict[str, Headers] = field(default_factory=dict)  # per variant
     models: tuple[str, str] = ("mock-stream", "mock")  # (streamed, whole)
+    metrics: str = ""  # where its event-loop lag histogram is scraped (Floorgate's /metrics)
 
     def plan(self, variant: str, rate: float, duration_s: float) -> openloop.Plan:
         stream = variant == "stream"
@@ -107,6 +108,7 @@ def start_targets(args: argparse.Namespace, workdir: Path, children: Children) -
             gateway.child.pid,
             gateway.base + "/healthz",
             models=(STREAM_MODEL, DIRECT_MODEL),
+            metrics=gateway.base + "/metrics",
         )
     )
     if not args.skip_litellm:
@@ -150,12 +152,16 @@ def shape_of(args: argparse.Namespace) -> llm_mock.Shape:
     return llm_mock.Shape(args.ttft_ms, args.chunk_ms, args.chunks, args.whole_ms)
 
 
-def step(target: Target, variant: str, rate: float, args: argparse.Namespace) -> Step:
+def step(
+    target: Target, variant: str, rate: float, args: argparse.Namespace, mock_pid: int
+) -> Step:
     plan = target.plan(variant, rate, args.duration)
     idle = rss_mib(target.pid)
-    before = cpu_seconds(target.pid)
+    lag = lag_buckets(target.metrics) if target.metrics else {}
+    before, mock_before = cpu_seconds(target.pid), cpu_seconds(mock_pid)
     with Watch(target.probe, target.pid) as watch:
         out = openloop.run(plan, args.workers)
+    server_cpu_s, mock_cpu_s = cpu_seconds(target.pid) - before, cpu_seconds(mock_pid) - mock_before
     return Step(
         target=target.name,
         rate=rate,
@@ -165,7 +171,7 @@ def step(target: Target, variant: str, rate: float, args: argparse.Namespace) ->
         latency_p99_ms=percentile(out.latency_ms, 99),
         ttfb_p99_ms=percentile(out.ttfb_ms, 99),
         in_flight=steady_mean(out.in_flight),
-        server_cpu_s=cpu_seconds(target.pid) - before,
+        server_cpu_s=server_cpu_s,
         rss_idle_mib=idle,
         rss_peak_mib=watch.rss_peak_mib,
         probe_p99_ms=percentile(watch.probe_ms, 99),
@@ -173,6 +179,8 @@ def step(target: Target, variant: str, rate: float, args: argparse.Namespace) ->
         generator_late_p99_ms=percentile(out.late_ms, 99),
         failures=out.failures,
         duration_s=out.wall_s,
+        mock_cpu_s=mock_cpu_s,
+        loop_lag_p99_ms=lag_p99_ms(lag, lag_buckets(target.metrics)) if target.metrics else None,
     )
 
 
@@ -183,21 +191,21 @@ def ladder(targets: list[Target], variant: str, args: argparse.Namespace) -> lis
     alive = [t for t in targets if t.name != DIRECT]
     direct = targets[0]
     for rate in rates:
-        base = step(direct, variant, rate, args)
+        base = step(direct, variant, rate, args, direct.pid)
         steps.append(base)
         progress(base, None)
         if not base.sustained(None):
             print(f"  the mock itself failed at {rate:g}/s: the ladder stops", file=sys.stderr)
             break
         for target in list(alive):
-            result = step(target, variant, rate, args)
+            result = step(target, variant, rate, args, direct.pid)
             steps.append(result)
             progress(result, base)
             if not result.sustained(base):
                 alive.remove(target)
         if not alive:
             break
-    return steps + top_rung(targets, variant, rates[-1], steps, args)
+    return steps + (top_rung(targets, variant, rates[-1], steps, args) if rates else [])
 
 
 def top_rung(
@@ -209,9 +217,9 @@ def top_rung(
         return []
     print(f"  the top rate, {top:g}/s, for the mock and Floorgate:", file=sys.stderr)
     direct, gateway = targets[0], next(t for t in targets if t.name == FLOORGATE)
-    base = step(direct, variant, top, args)
+    base = step(direct, variant, top, args, direct.pid)
     progress(base, None)
-    ours = step(gateway, variant, top, args)
+    ours = step(gateway, variant, top, args, direct.pid)
     progress(ours, base)
     return [base, ours]
 
@@ -223,7 +231,9 @@ def progress(result: Step, base: Step | None) -> None:
         f"  p99 {result.latency_p99_ms or 0:.0f} ms"
         + (f" (+{overhead:.1f})" if overhead is not None else "")
         + f"  in flight {result.in_flight:.0f}  cpu {result.server_cpu_s:.1f} s"
-        f"  load gen {result.generator_cpu_pct:.0f}%  {result.failures or ''}",
+        f"  load gen {result.generator_cpu_pct:.0f}%  mock cpu {result.mock_cpu_s:.1f} s"
+        + (f"  loop lag p99 {result.loop_lag_p99_ms:.1f} ms" if result.loop_lag_p99_ms else "")
+        + f"  {result.failures or ''}",
         file=sys.stderr,
         flush=True,
     )

@@ -1,11 +1,13 @@
 """What the benchmark watches on a server while it is loaded: a trivial GET's latency (how long
-its event loop keeps a ready request waiting) and its peak resident memory."""
+its event loop keeps a ready request waiting, as seen from outside), its peak resident memory,
+and Floorgate's own event-loop lag histogram (floorgate_event_loop_lag_seconds)."""
 
 from __future__ import annotations
 
 import http.client
 import threading
 import time
+import urllib.request
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -69,3 +71,40 @@ class Watch:
             self.rss_peak_mib = max(self.rss_peak_mib, rss_mib(self._pid))
             if self._stop.wait(RSS_INTERVAL_S):
                 return
+
+
+LAG_SERIES = "floorgate_event_loop_lag_seconds_bucket"
+
+
+def lag_buckets(metrics_url: str) -> dict[float, float]:
+    """Floorgate's event-loop lag histogram from its /metrics: upper bound -> cumulative count
+    (empty if the server has none)."""
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return {}
+    buckets = {}
+    for line in text.splitlines():
+        if line.startswith(LAG_SERIES + '{le="'):
+            bound, _, value = line[len(LAG_SERIES) + 5 :].partition('"} ')
+            buckets[float(bound)] = float(value)
+    return buckets
+
+
+def lag_p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The p99 of the lag observed between two scrapes, interpolated within its bucket as
+    PromQL's histogram_quantile does; None with no observations."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    rank, lower, below = 0.99 * counts[-1], 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts, strict=True):
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower * 1000  # beyond the last finite bucket: its bound, a lower bound
+            inside = cumulative - below
+            return (lower + (bound - lower) * (rank - below) / inside) * 1000
+        lower, below = bound, cumulative
+    return None

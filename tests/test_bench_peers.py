@@ -11,6 +11,7 @@ import uvloop
 
 from bench import llm_mock, openloop, portkey
 from bench.peer_figures import DIRECT, Step, best_step, percentile, ratio, steady_mean
+from bench.watch import lag_p99_ms
 from tests.scripted_server import CHUNKED_HEAD, LAST_CHUNK, Conn, chunk, scripted
 
 
@@ -65,6 +66,17 @@ def test_per_chunk_cpu_and_memory_per_request_in_flight() -> None:
     assert s.cpu_us_per_chunk(100) == 20.0  # 1 s over 50,000 chunks
     assert s.rss_kib_per_in_flight() == 20.0  # 20 MiB over 1,024 in flight
     assert ratio(10.0, 4.0) == 2.5 and ratio(1.0, 0.0) is None and ratio(None, 1.0) is None
+
+
+def test_the_loop_lag_p99_is_read_between_two_scrapes_as_histogram_quantile_does() -> None:
+    inf = float("inf")
+    before = {0.001: 500.0, 0.005: 500.0, 0.01: 500.0, inf: 500.0}  # observed before the step
+    after = {0.001: 600.0, 0.005: 1400.0, 0.01: 1500.0, inf: 1500.0}
+    # 1,000 in the step: 100 within 1 ms, 800 in (1, 5], 100 in (5, 10]; rank 990 is 90 % of
+    # the way into the last.
+    assert abs((lag_p99_ms(before, after) or 0) - 9.5) < 1e-9
+    assert lag_p99_ms(before, after | {inf: 2500.0}) == 10  # beyond the last bound: its bound
+    assert lag_p99_ms(after, after) is None and lag_p99_ms({}, {}) is None
 
 
 def test_the_mock_streams_every_chunk_with_its_delays() -> None:
