@@ -87,6 +87,26 @@ def broken_before_first_byte(rig: Rig) -> Figures:
     return {"fallback": "careful", **figures}
 
 
+def error_event_before_first_byte(rig: Rig) -> Figures:
+    """A 200 stream whose first event is an error (`data: {"error": ...}`, echoing the key)
+    has failed before the client has a byte: it falls back like a stream cut there, and the
+    client gets the next model's whole answer, never the error as one."""
+    where = {"route": "error-first", "model": "error-first"}
+    fallbacks = rig.sample("floorgate_fallbacks_total", **where)
+    started = time.perf_counter()
+    raw = rig.openai().chat.completions.with_raw_response.create(
+        model="route/error-first", stream=True, messages=USER
+    )
+    said = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    took = time.perf_counter() - started
+    check(said == "fake answer", f"the client got {said!r}")
+    served = raw.headers["x-floorgate-model"]
+    check(served == "careful", f"served by {served}")
+    fell_back = rig.sample("floorgate_fallbacks_total", **where) - fallbacks
+    check(fell_back == 1, f"{fell_back:.0f} fallbacks counted")
+    return {"fallback": served, "fallbacks_counted": "1", "answer_s": f"{took:.2f}"}
+
+
 def broken_after_first_byte(rig: Rig) -> Figures:
     """After the first byte there is no falling back: the stream ends with an in-band error
     event, which the official SDK raises as an APIError (never a silent, short answer)."""
@@ -363,6 +383,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "stream-done-inside-text": done_inside_text,
     "stream-crlf-and-cr-framing": framings,
     "stream-breaks-before-first-byte": broken_before_first_byte,
+    "stream-error-event-before-first-byte": error_event_before_first_byte,
     "stream-breaks-after-first-byte": broken_after_first_byte,
     "upstream-hangs-before-headers": hang_before_headers,
     "upstream-5xx-with-fallback": upstream_5xx,

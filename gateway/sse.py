@@ -61,13 +61,6 @@ def check_json(event: Event) -> None:
         raise FramingError("upstream sent an event whose data is not JSON") from None
 
 
-def check_opening(chunk: bytes) -> None:
-    """check_json for each whole event in a stream's first bytes (before the client has any,
-    when a bad event can still fall back to the next model)."""
-    for each in Framer().feed(chunk):
-        check_json(each)
-
-
 def event(data: bytes) -> bytes:
     """One data-only event, framed the way the gateway sends events."""
     return b"data: " + data + b"\n\n"

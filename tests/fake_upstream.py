@@ -24,8 +24,9 @@ the request's `model`:
                             repeated in every delta; never a usage chunk
   nousage                   like ok, but never a usage chunk, even when asked
   retryafter:<value>        429 with that Retry-After header (inf, 0.4, ...)
-  inband_error              a 200 stream whose second event is an error event echoing the
-                            request's bearer key (as some providers do)
+  inband_error[:<n>]        a 200 stream whose event n+1 is an error event echoing the
+                            request's bearer key (as some providers do); n is 1 (the role
+                            chunk first) unless given, 0 makes the error its first event
   echokey                   401 whose message echoes the key: in part, and base64 as in a
                             Basic authorization header
 
@@ -263,7 +264,7 @@ class FakeUpstream:
         if behaviour in CUT_AFTER or (behaviour in BROKEN and body.get("stream")):
             return await _broken(request, body, behaviour, arg, self.hangups)
         if behaviour in ("inband_error", "echokey"):
-            return await _echo_key(request, body, behaviour)
+            return await _echo_key(request, body, behaviour, int(arg or 1))
         if body.get("stream"):
             return await _stream(request, chunks(behaviour, body), body)
         return web.Response(
@@ -449,7 +450,7 @@ async def _stream(
 
 
 async def _echo_key(
-    request: web.Request, body: dict[str, Any], behaviour: str
+    request: web.Request, body: dict[str, Any], behaviour: str, before: int
 ) -> web.StreamResponse:
     key = request.headers.get("authorization", "").removeprefix("Bearer ")
     if behaviour == "echokey":
@@ -459,7 +460,9 @@ async def _echo_key(
     error = {"error": {"message": f"Incorrect API key provided: {key}", "type": "auth_error"}}
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
-    await response.write(b"data: " + orjson.dumps(chunks("ok", body)[0]) + b"\n\n")
+    for event in chunks("ok", body)[:before]:
+        await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+        await asyncio.sleep(0.01)  # its own read: the error comes after the first bytes
     await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.sse import Framer, FramingError, StreamCopy, check_opening
+from gateway.sse import Framer, FramingError, StreamCopy
 
 CHUNK = b'{"choices": [{"index": 0, "delta": {"content": "hi"}}]}'
 
@@ -57,12 +57,6 @@ def test_one_event_beyond_the_limit_is_refused() -> None:
     framer.feed(b"data: " + b"x" * 50 + b"\n\n")
     with pytest.raises(FramingError, match="exceeded 100 bytes"):
         framer.feed(b"data: " + b"x" * 101)
-
-
-def test_an_opening_event_that_is_not_json_is_refused() -> None:
-    check_opening(b'data: {"a": 1}\n\ndata: [DONE]\n\n: a comment\n\ndata: {"b"')  # partial
-    with pytest.raises(FramingError, match="not JSON"):
-        check_opening(b'data: {"a": 1}\n\ndata: {"choices": [\n\n')
 
 
 def test_the_copy_rebuilds_the_completion_from_head_and_tail() -> None:

@@ -1,6 +1,7 @@
 """Streams through the gateway with the openai SDK: whatever valid SSE framing the upstream
 uses, the relay, the contract filter and the classifier read the same events; only a whole
-[DONE] event ends a stream; an error inside a 200 stream is a failure, redacted."""
+[DONE] event ends a stream; an error inside a 200 stream is a failure, redacted: before the
+first byte it falls back to the next model, after it the SDK raises."""
 
 from __future__ import annotations
 
@@ -105,3 +106,21 @@ def test_an_error_event_inside_a_200_stream_is_a_redacted_failure(
         list(stream)
     assert UPSTREAM_KEY not in str(info.value)
     assert count(registry, "floorgate_classified_total", **labels, label="answer") == before
+
+
+def test_an_error_event_before_the_first_byte_falls_back_to_the_next_model(
+    client: openai.OpenAI, gateway_app: Floorgate
+) -> None:
+    registry = gateway_app.runtime.metrics.registry
+    errors = {"model": "error-first", "kind": "protocol"}
+    fallbacks = {"route": "error-first", "model": "error-first"}
+    before = count(registry, "floorgate_upstream_errors_total", **errors)
+    fell_back = count(registry, "floorgate_fallbacks_total", **fallbacks)
+    raw = client.chat.completions.with_raw_response.create(
+        model="route/error-first", messages=user("Hi."), stream=True
+    )
+    chunks = list(raw.parse())
+    said = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert (said, raw.headers["x-floorgate-model"]) == ("fake answer", "careful")
+    assert count(registry, "floorgate_upstream_errors_total", **errors) == before + 1
+    assert count(registry, "floorgate_fallbacks_total", **fallbacks) == fell_back + 1

@@ -97,7 +97,7 @@ def test_a_stream_cut_after_its_first_byte_raises_in_the_sdk(
     assert "stream broke" in str(info.value)
 
 
-@pytest.mark.parametrize("fault", ["stall", "cut", "garbled"])
+@pytest.mark.parametrize("fault", ["stall", "cut", "garbled", "error"])
 def test_a_stream_broken_before_its_first_byte_falls_back(
     client: openai.OpenAI, fault: str
 ) -> None:

@@ -22,8 +22,9 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.policy.compiled import ModelTarget
-from gateway.sse import FramingError, check_opening
+from gateway.sse import FramingError
 from gateway.upstream.base import Reply, Transport, UpstreamError
+from gateway.upstream.in_band import check_opening
 
 T = TypeVar("T")
 MAX_BACKOFF_S = 2.0
@@ -77,13 +78,13 @@ class Failover:
         responses: bool = False,
     ) -> tuple[ModelTarget, tuple[bytes, AsyncIterator[bytes]]]:
         """Start a stream (a Responses API one with `responses`) and wait for its first bytes;
-        until then, failures fall back."""
+        until then, failures fall back, an error event in those bytes among them."""
 
         async def call(target: ModelTarget) -> tuple[bytes, AsyncIterator[bytes]]:
             chunks = self._transport_for(target).stream(target, body, responses)
             try:
                 first = await anext(chunks)
-                check_opening(first)
+                check_opening(first, target)
                 return first, chunks
             except StopAsyncIteration:
                 raise UpstreamError(

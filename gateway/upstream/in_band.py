@@ -1,13 +1,23 @@
 """An error an upstream reports inside its 200 stream (`data: {"error": ...}`, or a Responses
-stream's `error` and `response.failed` events) is a failure, never an answer: the relay ends
-the stream with an in-band error of the gateway's own (gateway/streaming.py). Its message,
-which may echo the key, is redacted like any upstream error's."""
+stream's `error` and `response.failed` events) is a failure, never an answer. In the stream's
+opening, before the client has a byte, it falls back to the next model like a stream cut
+there (gateway/upstream/failover.py); after it, the relay ends the stream with an in-band
+error of the gateway's own (gateway/streaming.py). Its message, which may echo the key, is
+redacted like any upstream error's."""
 
 from __future__ import annotations
 
 from gateway.policy.compiled import ModelTarget
-from gateway.sse import Event
+from gateway.sse import Event, Framer, check_json
 from gateway.upstream.base import UpstreamError, redact
+
+
+def check_opening(chunk: bytes, target: ModelTarget) -> None:
+    """Each whole event of a stream's first bytes: FramingError for data that is not JSON,
+    UpstreamError for an error reported in band; either can still fall back."""
+    for event in Framer().feed(chunk):
+        check_json(event)
+        raise_in_band_error(event, target)
 
 
 def raise_in_band_error(event: Event, target: ModelTarget) -> None:

@@ -1,0 +1,84 @@
+"""An error inside a 200 stream, on its own (gateway/upstream/in_band.py) and through the
+failover on the in-memory transport: in the stream's first bytes it falls back, redacted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.errors import UpstreamFailed
+from gateway.policy.compiled import ModelTarget
+from gateway.policy.model import ModelSpec
+from gateway.sse import Event, Framer, FramingError
+from gateway.upstream.base import UpstreamError
+from gateway.upstream.failover import Failover
+from gateway.upstream.in_band import check_opening, raise_in_band_error
+from gateway.upstream.memory import MemoryTransport
+
+KEY = "sk-test-0123456789abcdef"
+ERROR = b'data: {"error": {"message": "Incorrect API key provided: ' + KEY.encode() + b'"}}\n\n'
+ANSWER = b'data: {"choices": [{"index": 0, "delta": {"content": "ok"}}]}\n\n'
+
+
+def target(name: str) -> ModelTarget:
+    spec = ModelSpec(provider="openai_compatible", model=name, retries=0)
+    return ModelTarget(name, spec, KEY, {})
+
+
+def event(wire: bytes) -> Event:
+    (only,) = Framer().feed(wire)
+    return only
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [ERROR, b'data: {"type": "error", "message": "overloaded"}\n\n',
+     b'data: {"type": "response.failed", "response": {"error": {"message": "crashed"}}}\n\n'],
+)  # fmt: skip
+def test_an_error_event_raises_redacted(wire: bytes) -> None:
+    with pytest.raises(UpstreamError, match="upstream reported an error") as info:
+        raise_in_band_error(event(wire), target("a"))
+    assert info.value.kind == "protocol"
+    assert KEY not in info.value.message and KEY[3:15] not in info.value.message
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [ANSWER, b'data: {"choices": [{"delta": {"content": "the \\"error\\" was mine"}}]}\n\n',
+     b'data: {"error": null, "choices": []}\n\n', b"data: [DONE]\n\n", b": a comment\n\n"],
+)  # fmt: skip
+def test_an_answer_is_not_an_error(wire: bytes) -> None:
+    raise_in_band_error(event(wire), target("a"))
+
+
+def test_an_opening_is_checked_event_by_event() -> None:
+    check_opening(b'data: {"a": 1}\n\ndata: [DONE]\n\n: a comment\n\ndata: {"b"', target("a"))
+    with pytest.raises(FramingError, match="not JSON"):
+        check_opening(b'data: {"a": 1}\n\ndata: {"choices": [\n\n', target("a"))
+    with pytest.raises(UpstreamError, match="reported an error"):
+        check_opening(ANSWER + ERROR, target("a"))
+
+
+def open_stream(answers: dict[str, list[bytes]]) -> tuple[str, bytes, list[str]]:
+    transport = MemoryTransport(lambda t, body: answers[t.name])
+    failover = Failover(lambda t: transport, lambda t, err, route: None)
+    pool = [target(name) for name in answers]
+    served, (first, _) = asyncio.run(failover.open_stream("r", pool, {}))
+    return served.name, first, transport.calls
+
+
+def test_an_error_as_the_first_event_falls_back_to_the_next_model() -> None:
+    served, first, calls = open_stream({"a": [ERROR, b"data: [DONE]\n\n"], "b": [ANSWER]})
+    assert (served, first, calls) == ("b", ANSWER, ["a", "b"])
+
+
+def test_an_error_as_the_first_event_of_the_last_model_is_a_502_redacted() -> None:
+    with pytest.raises(UpstreamFailed, match="reported an error") as info:
+        open_stream({"a": [ERROR]})
+    assert KEY not in info.value.message
+
+
+def test_an_error_after_the_first_bytes_is_the_relay_s_to_end() -> None:
+    served, first, _ = open_stream({"a": [ANSWER, ERROR], "b": [ANSWER]})
+    assert (served, first) == ("a", ANSWER)
