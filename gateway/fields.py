@@ -118,40 +118,91 @@ def _steering(path: str) -> BadRequest:
 
 # Deeper than this is no chat request (orjson will not even write JSON past 255 levels).
 MAX_DEPTH = 128
+# More list items and object members than this in one body is no request either (OpenAI caps
+# an embeddings request at 300,000 tokens, metadata at 16 pairs), and each costs the event loop
+# time: an 8 MiB body of 4M list items took 125 ms to parse and 125 ms more to walk.
+MAX_ITEMS = 400_000
+# Up to this many strings, the commas outside them are counted exactly before parsing (a few ms).
+_SPLIT_QUOTES = 20_000
+
+
+def check_raw_size(raw: bytes) -> None:
+    """Refuse, before parsing it, a body that surely holds more than MAX_ITEMS list items and
+    object members, counted in C over its bytes: parsing it would hold the event loop for over
+    100 ms. Every item but the first of a container follows a comma outside strings, and each
+    string is a key or a value, so a body within the limit has at most 4 * MAX_ITEMS quotes.
+    What this cannot tell cheaply (many commas inside many strings) is parsed and walked."""
+    commas = raw.count(b",")
+    if commas <= MAX_ITEMS:
+        return
+    quotes = raw.count(b'"')
+    if quotes > 4 * MAX_ITEMS or (quotes <= _SPLIT_QUOTES and _commas_outside(raw) > MAX_ITEMS):
+        raise _too_many(None, "The request body")
+
+
+def _commas_outside(raw: bytes) -> int:
+    """Commas outside strings: the pieces between quotes are outside, inside, outside, ..."""
+    if b"\\" in raw:  # escaped backslashes, then escaped quotes, end no string
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return sum(piece.count(b",") for piece in raw.split(b'"')[::2])
+
+
+def _too_many(param: str | None, what: str) -> BadRequest:
+    return BadRequest(
+        f"{what} holds more than {MAX_ITEMS} list items and object members in all; send less, "
+        "or split it over several requests.",
+        param=param,
+        code="too_many_items",
+    )
+
+
 _CONTAINERS = frozenset((dict, list))
 # One container on the walk: (parent, key or index, value, depth, inside a JSON Schema).
 _Node = tuple[Any, str | int, Any, int, bool]
 
 
 def _check_nested(root: dict[str, Any]) -> None:
-    """Walk every container below the top: steering keys and depth. Paths are built only for
-    an error, and a list of scalars is skipped in C (`set(map(type, ...))`): a 4M-element list
-    must not hold the event loop for seconds."""
+    """Walk every container below the top: steering keys, depth and size. Paths are built only
+    for an error, each container's keys and item types are read in C (`isdisjoint`,
+    `set(map(type, ...))`), and only containers are visited one by one."""
     stack: list[_Node] = [
         (None, key, value, 1, key in _SCHEMA_KEYS)
         for key, value in root.items()
         if type(value) in _CONTAINERS
     ]
+    items = len(root)
     while stack:
         node = stack.pop()
         _, _, value, depth, schema = node
-        if depth > MAX_DEPTH:
-            where = _path(node)
-            raise BadRequest(
-                f"'{where}' nests JSON deeper than {MAX_DEPTH} levels; flatten it.", param=where
-            )
+        items += len(value)
+        _check_bounds(node, items)
         if type(value) is dict:
-            for key, sub in value.items():
-                if not schema and key in STEERING_FIELDS:
-                    raise _steering(f"{_path(node)}.{key}")
-                if type(sub) in _CONTAINERS:
-                    stack.append((node, key, sub, depth + 1, schema or key in _SCHEMA_KEYS))
+            if not schema and not STEERING_FIELDS.isdisjoint(value):
+                key = next(k for k in value if k in STEERING_FIELDS)
+                raise _steering(f"{_path(node)}.{key}")
+            if not _CONTAINERS.isdisjoint(set(map(type, value.values()))):
+                stack.extend(
+                    (node, key, sub, depth + 1, schema or key in _SCHEMA_KEYS)
+                    for key, sub in value.items()
+                    if type(sub) in _CONTAINERS
+                )
         elif not _CONTAINERS.isdisjoint(set(map(type, value))):
             stack.extend(
                 (node, i, item, depth + 1, schema)
                 for i, item in enumerate(value)
                 if type(item) in _CONTAINERS
             )
+
+
+def _check_bounds(node: _Node, items: int) -> None:
+    if node[3] > MAX_DEPTH:
+        where = _path(node)
+        raise BadRequest(
+            f"'{where}' nests JSON deeper than {MAX_DEPTH} levels; flatten it.", param=where
+        )
+    if items > MAX_ITEMS:
+        where = _path(node)
+        raise _too_many(where, f"The request body (at '{where}')")
 
 
 def _path(node: _Node | None) -> str:

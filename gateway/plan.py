@@ -13,7 +13,7 @@ import orjson
 from gateway.calibration import Contract, with_contract
 from gateway.errors import BadRequest
 from gateway.exchange import Headers
-from gateway.fields import check_chat_body
+from gateway.fields import check_chat_body, check_raw_size
 from gateway.identify import Identity, identify
 from gateway.keys import Caller
 from gateway.metrics import NONE
@@ -75,6 +75,7 @@ class Call:
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
+    check_raw_size(raw)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -321,6 +321,35 @@ def test_a_deep_tool_schema_is_a_400_too(client: openai.OpenAI) -> None:
     assert str(info.value.body.get("param")).startswith("tools[0].function.parameters")  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("metadata", "param"),
+    [
+        ({"rows": [0] * 4_000_000}, None),  # refused from its bytes, before parsing
+        ({"rows": ["a,"] * 500_000}, "metadata.rows"),  # commas in strings: parsed, then walked
+        ({"r": [[0] * 100_000 for _ in range(5)]}, None),
+    ],
+    ids=["flat-4M", "strings", "split-over-lists"],
+)
+def test_too_many_list_items_is_a_400_that_says_the_limit(
+    client: openai.OpenAI, metadata: dict[str, object], param: str | None
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="workflow/deploy-pipeline", messages=USER, extra_body={"metadata": metadata}
+        )
+    assert "more than 400000 list items and object members" in info.value.message
+    assert info.value.code == "too_many_items"
+    assert info.value.body.get("param") == param  # type: ignore[union-attr]
+
+
+def test_commas_inside_a_long_string_are_not_items(client: openai.OpenAI) -> None:
+    prose = "a," * 420_000  # 420,000 commas, all in one string (the fake takes up to 1 MiB)
+    completion = client.chat.completions.create(
+        model="workflow/deploy-pipeline", messages=[{"role": "user", "content": prose}]
+    )
+    assert completion.choices[0].message.content == "fake answer"
+
+
 def test_steering_fields_deep_in_lists_are_still_found(client: openai.OpenAI) -> None:
     metadata = {"rows": [0] * 10_000 + [[{"ok": 1}, {"base_url": "http://attacker.example"}]]}
     with pytest.raises(openai.BadRequestError) as info:
