@@ -100,6 +100,8 @@ class FeedbackDesk:
             if record is not None and not caller.may_use(record.workflow):
                 self.rt.metrics.unattributed("forbidden")
                 record = None  # another workflow's request: as if unknown, revealing nothing
+            elif record is not None and record.cancelled:
+                record = None  # its client left before the answer: no output to judge
             allowed.append(record)
         return allowed
 
@@ -129,9 +131,9 @@ class FeedbackDesk:
     def _missing(self, item: FeedbackItem) -> NotFound:
         days = self.rt.settings.ledger_retention_s / 86400
         return NotFound(
-            f"No answered request '{item.request_id}' is on record: the id is unknown, or older "
-            f"than the ledger's retention ({days:g} days). Send the x-floorgate-request-id "
-            "header of the response.",
+            f"No answered request '{item.request_id}' is on record: the id is unknown, older "
+            f"than the ledger's retention ({days:g} days), or its client left before the answer "
+            "was whole. Send the x-floorgate-request-id header of a response received whole.",
             param="request_id",
             code="request_not_found",
         )

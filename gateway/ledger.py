@@ -1,4 +1,5 @@
-"""The request ledger: every answered response, written to the store off the request path.
+"""The request ledger: every answered response, and every request whose client left before
+its answer was whole (cancelled), written to the store off the request path.
 
 `record` is all the request path pays: one bounded deque append. A background task writes
 the queue to the store in batches; while the store is down the records stay queued (counted
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("floorgate.ledger")
 BATCH = 256
 MAX_BACKOFF_S = 2.0
-Pending = tuple["Answered", Verdict, float]
+Pending = tuple["Answered", Verdict | None, float]  # no verdict: cancelled
 
 
 class Ledger:
@@ -46,8 +47,9 @@ class Ledger:
     def pending(self) -> int:
         return len(self._queue)
 
-    def record(self, call: Answered, verdict: Verdict) -> None:
-        """On the request path: never waits, never raises."""
+    def record(self, call: Answered, verdict: Verdict | None) -> None:
+        """On the request path: never waits, never raises. No verdict: the client left before
+        its answer was whole, and the record says cancelled."""
         if len(self._queue) < self.buffer_max:
             self._queue.append((call, verdict, time.time()))
         else:
@@ -116,12 +118,10 @@ class Ledger:
 
 def _record(pending: Pending) -> Record:
     call, verdict, at = pending
+    if verdict is None:
+        return Record(*_who(call), False, False, at, cancelled=True)
     return Record(
-        call.request_id,
-        call.workflow,
-        call.route,
-        call.model,
-        call.policy_version,
+        *_who(call),
         verdict.abstained,
         verdict.flagged,
         at,
@@ -129,3 +129,7 @@ def _record(pending: Pending) -> Record:
         verdict.source,
         verdict.evidence,
     )
+
+
+def _who(call: Answered) -> tuple[str, str, str, str, str]:
+    return call.request_id, call.workflow, call.route, call.model, call.policy_version

@@ -30,6 +30,7 @@ UNKNOWN = "unknown"
 NONE = "none"
 RELOAD_TRIGGERS = ("watch", "sighup", "admin")
 UNATTRIBUTED = ("not_found", "forbidden", "invalid", "unavailable")
+CANCEL_STAGES = ("before_first_byte", "mid_stream")
 # The gateway's own share: from 100 µs to 100 ms.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
@@ -162,6 +163,8 @@ class Metrics:
         pairs: list[tuple[Counter, tuple[str, ...]]] = [
             (self.decisions, p) for p in series.decisions
         ]
+        pairs += [(self.cancelled_total, (*p, stage)) for p in series.decisions
+                  for stage in CANCEL_STAGES]  # fmt: skip
         pairs += [(self.fallbacks, p) for p in series.pools]
         pairs += [(self.upstream_errors, (m, k)) for m in series.models for k in FAILURE_KINDS]
         pairs += [(self.rate_limited_total, p) for p in series.limits]
@@ -382,6 +385,13 @@ class Metrics:
             "Ledger records dropped because the buffer was full (or at shutdown, unwritten).",
             registry=registry,
         )
+        self.cancelled_total = Counter(
+            "floorgate_cancelled",
+            "Requests whose client left before the answer was whole (ledgered as cancelled), "
+            "by stage: before_first_byte, mid_stream.",
+            ("workflow", "route", "stage"),
+            registry=registry,
+        )
         self.responses_unstored = Counter(
             "floorgate_responses_unstored",
             "Responses that could not be stored (the state store was down): "
@@ -425,6 +435,9 @@ class Metrics:
             "Gate refreshes that could not read the statistics; the last states stay in force.",
             registry=registry,
         )
+
+    def cancelled(self, workflow: str, route: str, mid_stream: bool) -> None:
+        self._child(self.cancelled_total, workflow, route, CANCEL_STAGES[mid_stream]).inc()
 
     def feedback_recorded(self, workflow: str, route: str, model: str, outcome: str) -> None:
         self._child(self.feedback, workflow, route, model, outcome).inc()

@@ -32,6 +32,7 @@ from gateway.upstream.failover import Failover
 from gateway.upstream.transports import Transports
 
 log = logging.getLogger("floorgate.upstream")
+requests_log = logging.getLogger("floorgate.requests")
 LEDGER_CLOSE_S = 2.0  # at shutdown, how long the last ledger flush may take
 
 
@@ -120,6 +121,14 @@ class Runtime:
         """
         self.metrics.verdict(call.workflow, call.route, call.model, verdict)
         self.ledger.record(call, verdict)
+
+    def cancelled(self, call: Answered, mid_stream: bool) -> None:
+        """The client left before its answer was whole: counted, and ledgered as cancelled
+        (no verdict, in no statistic; `model` is none if no model had started answering)."""
+        self.metrics.cancelled(call.workflow, call.route, mid_stream)
+        self.ledger.record(call, None)
+        stage = "mid-stream" if mid_stream else "before the first byte"
+        requests_log.info("request %s cancelled: the client left %s", call.request_id, stage)
 
     @asynccontextmanager
     async def background(self) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from gateway.app import Floorgate, create_app
 from gateway.settings import Settings
@@ -20,6 +21,7 @@ from tests.servers import serve_in_thread
 
 HERE = Path(__file__).parent
 UPSTREAM_KEY = "sk-fake-upstream-0123456789"
+ADMIN_KEY = "session-admin-key"
 # A key bound to one workflow, one bound to two, one that may use any.
 KEYS = "key-deploy=deploy-pipeline,key-two=bulk-summarization|draft-generation,key-any=*"
 
@@ -76,7 +78,9 @@ def policy_path(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def gateway_app(policy_path: Path) -> Floorgate:
     os.environ["FAKE_UPSTREAM_KEY"] = UPSTREAM_KEY
-    settings = Settings(policies=policy_path, api_keys=KEYS, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        policies=policy_path, api_keys=KEYS, admin_key=SecretStr(ADMIN_KEY), _env_file=None
+    )  # type: ignore[call-arg]
     return create_app(settings, CollectorRegistry())
 
 

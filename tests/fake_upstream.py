@@ -8,7 +8,8 @@ the request's `model`:
   filtered                  finish_reason content_filter
   status:<code>             that HTTP status with an OpenAI error body (429: Retry-After: 1)
   flaky:<k>                 500 for the first k requests, then ok
-  hang                      never answers;  slow:<s>  answers after s seconds
+  hang                      never answers (when its client hangs up is kept in `.hangups`)
+  slow:<s>                  answers after s seconds
   malformed                 200 with invalid JSON
   cut                       a stream (or body) cut off mid-way, with no [DONE]
   midfail                   like cut, after two content chunks
@@ -198,7 +199,7 @@ class FakeUpstream:
         self.received: deque[dict[str, Any]] = deque(maxlen=200)
         self.seen = 0  # every request ever received: `received` keeps only the last 200
         self.counters: dict[str, int] = {}
-        self.hangups: list[float] = []  # perf_counter() when a stalled stream's client left
+        self.hangups: list[float] = []  # perf_counter() when a hanging or held call's client left
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -255,8 +256,9 @@ class FakeUpstream:
         if behaviour in ERRORS:
             status, error = ERRORS[behaviour]
             return web.json_response({"error": error}, status=status)
-        if behaviour in ("hang", "slow"):
-            await asyncio.sleep(3600 if behaviour == "hang" else float(arg))
+        if behaviour == "hang":
+            return await _until_hangup(request, self.hangups)
+        await asyncio.sleep(float(arg) if behaviour == "slow" else 0)
         if behaviour == "malformed":
             return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
         if behaviour == "llamatools" and not body.get("stream"):
@@ -483,6 +485,17 @@ async def _cut(request: web.Request, body: dict[str, Any], sent: int) -> web.Str
     assert request.transport is not None
     request.transport.abort()  # gone without finish_reason, [DONE] or the rest of the body
     return response
+
+
+async def _until_hangup(request: web.Request, hangups: list[float]) -> web.Response:
+    """Answer nothing until the client hangs up (or the handler is cancelled); note when."""
+    try:
+        # aiohttp tells a handler of its client leaving by no event: the transport is polled
+        while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    finally:
+        hangups.append(time.perf_counter())
+    return web.Response(status=499)  # nobody is left to read it
 
 
 async def _broken(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -46,3 +47,19 @@ def serve_in_thread(app: Any, port: int | None = None, http: Any = "auto") -> It
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def post_and_leave(url: str, path: str, body: bytes, until: Callable[[], bool]) -> float:
+    """POST `body` as JSON (with key-any) over a socket of its own, and hang up as soon as
+    `until()` holds (within 10 s); returns when, by perf_counter()."""
+    parts = urlsplit(url)
+    head = (f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"authorization: Bearer key-any\r\ncontent-length: {len(body)}\r\n\r\n")  # fmt: skip
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head.encode() + body)
+        deadline = time.monotonic() + 10
+        while not until():
+            if time.monotonic() > deadline:
+                raise AssertionError("not within 10 s: the client was never to leave")
+            time.sleep(0.005)
+    return time.perf_counter()

@@ -78,6 +78,7 @@ CONTRACT = (
 ENUMS: dict[str, set[str] | None] = {  # None: any value (bucket bounds, version strings)
     "code": {str(c) for c in (200, 400, 401, 403, 404, 413, 422, 429, 499, 500, 502, 503, 504)},
     "stream": {"true", "false"},
+    "stage": {"before_first_byte", "mid_stream"},
     "label": {"abstain", "flag", "answer"},
     "kind": {"declined", "clarification", "status", "timeout", "connect", "protocol"},
     "source": {"tool", "refusal", "content_filter", "text"},

@@ -103,6 +103,21 @@ def test_a_record_keeps_its_verdict_source_and_evidence(kind: str) -> None:
     run(kind, scenario)
 
 
+def test_a_cancelled_record_is_kept_and_counted_in_no_window(kind: str) -> None:
+    async def scenario(store: Store) -> None:
+        left = record(1, model="none", cancelled=True)
+        assert await store.write([left, record(2)]) == 2
+        assert await store.write([left]) == 0  # replayed: still once
+        found = await store.lookup(["req-1", "req-2"])
+        assert found[0] == left and found[0].outcome == "cancelled"
+        assert found[1] is not None and found[1].outcome == "answered"
+        for q in (query(), query(seconds=None, count=100)):
+            assert (await counts(store, q)).answered == 1
+        assert (await counts(store, query(model="none"))).answered == 0
+
+    run(kind, scenario)
+
+
 def test_a_redis_record_an_older_version_wrote_reads_with_no_verdict_detail() -> None:
     with shared_prefix() as prefix:
 
@@ -116,6 +131,7 @@ def test_a_redis_record_an_older_version_wrote_reads_with_no_verdict_detail() ->
                 [old] = await store.lookup(["req-old"])
                 assert old == Record("req-old", "wf", "route", "m", "v1", True, False, 1.5)
                 assert (old.kind, old.source, old.evidence) == ("", "none", "")
+                assert old.outcome == "answered"
                 client.close()
             finally:
                 await store.close()

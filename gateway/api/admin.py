@@ -59,8 +59,8 @@ async def reload_policies(reloader: ReloaderDep) -> dict[str, Any]:
 
 @router.get("/requests/{request_id}")
 async def answered_request(request_id: str, rt: RuntimeDep) -> dict[str, Any]:
-    """What the ledger holds for one answered request: who served it, and the verdict with
-    the source that decided it and the evidence it quoted."""
+    """What the ledger holds for one request: answered (who served it, and the verdict with
+    the source that decided it and the evidence it quoted) or cancelled (no verdict)."""
     try:
         [record] = await rt.ledger.lookup([request_id], LEDGER_WAIT_S)
     except StoreUnavailable as exc:
@@ -71,24 +71,26 @@ async def answered_request(request_id: str, rt: RuntimeDep) -> dict[str, Any]:
     if record is None:
         days = rt.settings.ledger_retention_s / 86400
         raise NotFound(
-            f"No answered request '{request_id}' is on record: the id is unknown, or older "
+            f"No request '{request_id}' is on record: the id is unknown, or older "
             f"than the ledger's retention ({days:g} days).",
             param="request_id",
             code="request_not_found",
         )
+    verdict = {
+        "label": record.label,
+        "kind": record.kind or None,
+        "source": record.source,
+        "evidence": record.evidence,
+    }
     return {
         "request_id": record.request_id,
+        "outcome": record.outcome,  # answered, or cancelled: the client left first
         "workflow": record.workflow,
         "route": record.route,
-        "model": record.model,
+        "model": record.model,  # none: cancelled before any model answered
         "policy_version": record.policy_version,
         "time": record.time,
-        "verdict": {
-            "label": record.label,
-            "kind": record.kind or None,
-            "source": record.source,
-            "evidence": record.evidence,
-        },
+        "verdict": None if record.cancelled else verdict,
     }
 
 

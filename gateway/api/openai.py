@@ -18,7 +18,7 @@ from gateway.errors import ModelNotFound
 from gateway.exchange import Disconnect, Exchange, Receive, Scope, Send, send_response
 from gateway.identify import ROUTE_COLON, ROUTE_PREFIX, WORKFLOW_COLON, WORKFLOW_PREFIX
 from gateway.pipeline import Pipeline
-from gateway.plan import Request
+from gateway.plan import Call, Request
 from gateway.policy.compiled import Policy
 from gateway.responses.store import owner_of
 from gateway.runtime import Runtime
@@ -62,6 +62,8 @@ class OpenAIEndpoints:
                 ex.disconnect.stop()
             if ex.ticket is not None:
                 self.rt.limits.release(ex.ticket)
+        if ex.status == 499 and isinstance(ex.call, Call):  # before the first byte, or after
+            self.rt.cancelled(ex.call.answered(ex.model), ex.responded)
 
     async def get_response(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /v1/responses/{id}: a stored response, to the key that created it."""

@@ -4,8 +4,9 @@ Two stores implement it: in process memory (the embedded default, one replica) a
 (FLOORGATE_REDIS_URL, shared by every replica). Both keep the same shapes with the same
 bounds, so the contract tests run unchanged against either:
 
-- the ledger: request id -> Record, for `retention_s`; feedback is kept on the record, one
-  entry per (request id, outcome), so a second report of the same outcome is a duplicate;
+- the ledger: request id -> Record, for `retention_s`, answered or cancelled (the client left
+  first); feedback is kept on the record, one entry per (request id, outcome), so a second
+  report of the same outcome is a duplicate;
 - time buckets of Counts per (route, model, workflow): per minute (kept 2 h) and per hour
   (kept MAX_WINDOW_S), which time windows are summed from;
 - the latest MAX_WINDOW_COUNT answers and feedback reports per (route, model), which count
@@ -52,8 +53,10 @@ class StoreUnavailable(Exception):
 
 
 class Record(NamedTuple):
-    """One answered request, as feedback hours later is attributed to it. A named tuple, so
-    that the in-memory store can keep it as a plain one (see MemoryStore)."""
+    """One answered request, as feedback hours later is attributed to it; or one whose client
+    left before its answer was whole (`cancelled`: no verdict, counted in no statistics, no
+    feedback). A named tuple, so that the in-memory store can keep it as a plain one (see
+    MemoryStore)."""
 
     request_id: str
     workflow: str
@@ -68,6 +71,7 @@ class Record(NamedTuple):
     kind: str = ""
     source: str = "none"
     evidence: str = ""
+    cancelled: bool = False
 
     @property
     def code(self) -> str:
@@ -76,6 +80,10 @@ class Record(NamedTuple):
     @property
     def label(self) -> str:
         return "abstain" if self.abstained else "flag" if self.self_flagged else "answer"
+
+    @property
+    def outcome(self) -> str:
+        return "cancelled" if self.cancelled else "answered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +201,8 @@ class Store(Protocol):
     """Implementations translate their own errors into StoreUnavailable at one boundary."""
 
     async def write(self, records: Sequence[Record]) -> int:
-        """Record answered requests (idempotent per request id); returns how many were new."""
+        """Record answered and cancelled requests (idempotent per request id; a cancelled one
+        is kept but counted in no statistics); returns how many were new."""
         ...
 
     async def lookup(self, request_ids: Sequence[str]) -> list[Record | None]:

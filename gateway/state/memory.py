@@ -58,9 +58,11 @@ class MemoryStore:
         for record in records:
             if not self._records.add(record):
                 continue
+            written += 1
+            if record.cancelled:  # nothing was answered: no statistic counts it
+                continue
             self._count(record.route, record.model, record.workflow, record.time, _names(record))
             self._recent(self._answers, record, (record.time, record.code, record.workflow))
-            written += 1
         self._purge(time.time())
         return written
 

@@ -6,7 +6,8 @@ CRC-32 of the request id mod SHARDS, so a record and the counts and list it adds
 slot and one script call touches one slot):
 
   {prefix}{tag}req:{request_id}                          hash, the ledger record, `retention_s`
-      workflow route model policy_version abstained self_flagged time
+      workflow route model policy_version abstained self_flagged time kind source evidence
+      cancelled (1: the client left first; then the record adds to no bucket or list)
       outcome:<outcome> = time reported, note:<outcome> = note     (feedback, on the record)
   {prefix}{tag}stats:{60|3600}:{route}:{model}:{start}   hash, "<workflow>|<count>" -> n
                                                          minute buckets 2 h, hour buckets 30 d
@@ -68,23 +69,26 @@ local ttl = {ARGV[2], ARGV[3]}
 local cap = tonumber(ARGV[5])
 local new = 0
 for i = 0, #KEYS / 4 - 1 do
-  local k, a = i * 4, 5 + i * 11
+  local k, a = i * 4, 5 + i * 12
   if redis.call('EXISTS', KEYS[k + 1]) == 0 then
     local wf = ARGV[a + 1]
     redis.call('HSET', KEYS[k + 1], 'workflow', wf, 'route', ARGV[a + 2], 'model', ARGV[a + 3],
       'policy_version', ARGV[a + 4], 'abstained', ARGV[a + 5], 'self_flagged', ARGV[a + 6],
-      'time', ARGV[a + 7], 'kind', ARGV[a + 9], 'source', ARGV[a + 10], 'evidence', ARGV[a + 11])
+      'time', ARGV[a + 7], 'kind', ARGV[a + 9], 'source', ARGV[a + 10], 'evidence', ARGV[a + 11],
+      'cancelled', ARGV[a + 12])
     redis.call('PEXPIRE', KEYS[k + 1], ARGV[1])
-    for b = 1, 2 do
-      local bucket = KEYS[k + 1 + b]
-      redis.call('HINCRBY', bucket, wf .. '|answered', 1)
-      if ARGV[a + 5] == '1' then redis.call('HINCRBY', bucket, wf .. '|abstained', 1) end
-      if ARGV[a + 6] == '1' then redis.call('HINCRBY', bucket, wf .. '|self_flagged', 1) end
-      redis.call('PEXPIRE', bucket, ttl[b])
+    if ARGV[a + 12] == '0' then
+      for b = 1, 2 do
+        local bucket = KEYS[k + 1 + b]
+        redis.call('HINCRBY', bucket, wf .. '|answered', 1)
+        if ARGV[a + 5] == '1' then redis.call('HINCRBY', bucket, wf .. '|abstained', 1) end
+        if ARGV[a + 6] == '1' then redis.call('HINCRBY', bucket, wf .. '|self_flagged', 1) end
+        redis.call('PEXPIRE', bucket, ttl[b])
+      end
+      redis.call('LPUSH', KEYS[k + 4], ARGV[a + 8])
+      redis.call('LTRIM', KEYS[k + 4], 0, cap - 1)
+      redis.call('PEXPIRE', KEYS[k + 4], ARGV[4])
     end
-    redis.call('LPUSH', KEYS[k + 4], ARGV[a + 8])
-    redis.call('LTRIM', KEYS[k + 4], 0, cap - 1)
-    redis.call('PEXPIRE', KEYS[k + 4], ARGV[4])
     new = new + 1
   end
 end
@@ -120,7 +124,8 @@ return out
 """
 RECORD_FIELDS = ("workflow", "route", "model", "policy_version", "abstained", "self_flagged",
                  "time")  # fmt: skip
-VERDICT_FIELDS = ("kind", "source", "evidence")  # absent from records an older version wrote
+# Absent from records an older version wrote.
+VERDICT_FIELDS = ("kind", "source", "evidence", "cancelled")
 RESULTS: tuple[Result, ...] = ("not_found", "recorded", "duplicate")
 HEALTH_CHECK_S = 10
 SHARDS = 8  # on a Cluster: the ledger's load spreads over up to this many nodes
@@ -213,7 +218,7 @@ class RedisStore:
             entry = f"{self._stamp(r.time)}|{r.code}|{r.workflow}"
             args += [r.workflow, r.route, r.model, r.policy_version, int(r.abstained),
                      int(r.self_flagged), repr(r.time), entry, r.kind, r.source,
-                     r.evidence]  # fmt: skip
+                     r.evidence, int(r.cancelled)]  # fmt: skip
         news = await self._each([partial(self._write, k, a) for k, a in calls.values()])
         return sum(int(new) for new in news)
 
@@ -360,10 +365,10 @@ def _record(request_id: str, row: list[str | None]) -> Record | None:
     if any(value is None for value in fields):
         return None
     workflow, route, model, version, abstained, flagged, at = fields
-    kind, source, evidence = verdict
+    kind, source, evidence, cancelled = verdict
     return Record(request_id, str(workflow), str(route), str(model), str(version),
                   abstained == "1", flagged == "1", float(str(at)), kind or "",
-                  source or "none", evidence or "")  # fmt: skip
+                  source or "none", evidence or "", cancelled == "1")  # fmt: skip
 
 
 def _entries(raw: list[str]) -> Iterator[tuple[float, str, str]]:
