@@ -6,8 +6,8 @@ fake upstream (bench/chaos_rig.py). Each prints PASS or FAIL and its figures; th
 from __future__ import annotations
 
 import base64
-import contextlib
 import random
+import re
 import string
 import sys
 import threading
@@ -24,6 +24,7 @@ from bench.chaos_redis import redis_killed_and_restarted
 from bench.chaos_rig import ADMIN_KEY, BODY_TIMEOUT_S, Rig, p99, rig
 from gateway.settings import Settings
 from tests.conftest import UPSTREAM_KEY
+from tests.servers import post_and_leave
 
 Figures = dict[str, str]
 USER = [{"role": "user", "content": "hi"}]
@@ -37,6 +38,7 @@ def check(ok: bool, why: str) -> None:
 
 RELOADS = 10
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+CANCELLED = re.compile(r"request (fg-[0-9a-f]{24}) cancelled")
 
 
 def chat(rig: Rig, route: str, **body: object) -> httpx.Response:
@@ -175,42 +177,70 @@ def key_echo(rig: Rig) -> Figures:
 
 
 def disconnect_during_ttft(rig: Rig) -> Figures:
-    labels = {"workflow": "deploy-pipeline", "route": "first-token", "model": "none",
-              "stream": "true", "code": "499"}  # fmt: skip
-    before = rig.sample("floorgate_requests_total", **labels)
-    body = {"model": "route/first-token", "messages": USER, "stream": True}
-    with contextlib.suppress(httpx.ReadTimeout):  # the model hangs; the client gives up
-        rig.http.post("/v1/chat/completions", json=body, timeout=httpx.Timeout(10, read=0.2))
-    cancel_s = rig.eventually("floorgate_requests_total", before + 1, **labels)
-    check(cancel_s < 1.0, f"cancelled after {cancel_s:.2f} s")
+    return _left_before_first_token(rig, "first-token")
+
+
+def disconnect_during_ttft_litellm(rig: Rig) -> Figures:
+    """As client-leaves-during-ttft, for a model called through litellm (its own client)."""
+    return _left_before_first_token(rig, "first-token-litellm")
+
+
+def _left_before_first_token(rig: Rig, route: str) -> Figures:
+    """A client that gives up waiting for the first token: the upstream connection is closed
+    within 1 s, nothing stays in flight, and the ledger says cancelled."""
+    labels = {"workflow": "deploy-pipeline", "route": route, "stage": "before_first_byte"}
+    before = rig.sample("floorgate_cancelled_total", **labels)
+    hangups, logged = len(rig.upstream.hangups), len(rig.logged.lines)
+    body = orjson.dumps({"model": f"route/{route}", "messages": USER, "stream": True})
+    seen = rig.upstream.seen  # the client leaves once the upstream has the call
+    left = post_and_leave(rig.url, "/v1/chat/completions", body, lambda: rig.upstream.seen > seen)
+    cancel_s = rig.eventually("floorgate_cancelled_total", before + 1, **labels)
+    closed_s = _upstream_closed(rig, hangups, left)
     check(rig.sample("floorgate_in_flight_requests") == 0, "requests left in flight")
-    return {"time_to_cancel_s": f"{cancel_s:.3f}", "in_flight_after": "0"}
+    [request_id] = [m[1] for line in rig.logged.lines[logged:] if (m := CANCELLED.search(line))]
+    outcome = _ledgered(rig, request_id)
+    return {"time_to_cancel_s": f"{cancel_s:.3f}", "upstream_closed_after_s": f"{closed_s:.3f}",
+            "in_flight_after": "0", "ledger": outcome}  # fmt: skip
+
+
+def _upstream_closed(rig: Rig, hangups: int, left: float) -> float:
+    """Seconds from the client leaving to the fake upstream seeing the gateway hang up."""
+    deadline = left + 1.0
+    while len(rig.upstream.hangups) == hangups and time.perf_counter() < deadline:
+        time.sleep(0.005)
+    check(len(rig.upstream.hangups) > hangups, "the upstream connection was still open after 1 s")
+    return rig.upstream.hangups[-1] - left
+
+
+def _ledgered(rig: Rig, request_id: str) -> str:
+    record = rig.http.get(f"/admin/requests/{request_id}", headers=ADMIN)
+    check(record.status_code == 200, f"ledger: {record.status_code} {record.text[:120]}")
+    outcome = str(record.json()["outcome"])
+    check(outcome == "cancelled", f"ledgered as {outcome}")
+    return outcome
 
 
 def disconnect_mid_stream(rig: Rig) -> Figures:
     """A client that leaves after the first chunks: the upstream's connection is closed (the
-    fake sees it hang up), nothing stays in flight, the request is counted 499 and nothing
-    is ledgered as answered."""
+    fake sees it hang up), nothing stays in flight, the request is counted 499 and ledgered
+    as cancelled, not as answered."""
     labels = {"workflow": "deploy-pipeline", "route": "stall-long", "model": "stall-long",
               "stream": "true", "code": "499"}  # fmt: skip
     before = rig.sample("floorgate_requests_total", **labels)
-    hangups, written = len(rig.upstream.hangups), rig.sample("floorgate_ledger_written_total")
+    hangups = len(rig.upstream.hangups)
     body = {"model": "route/stall-long", "messages": USER, "stream": True}
     with rig.http.stream("POST", "/v1/chat/completions", json=body) as response:
+        request_id = response.headers["x-floorgate-request-id"]
         for line in response.iter_lines():
             if '"content":"fake"' in line:  # the first words: mid-stream
                 break
         left = time.perf_counter()
     rig.eventually("floorgate_requests_total", before + 1, **labels)
-    deadline = left + 1.0
-    while len(rig.upstream.hangups) == hangups and time.perf_counter() < deadline:
-        time.sleep(0.005)
-    check(len(rig.upstream.hangups) > hangups, "the upstream connection was still open after 1 s")
-    closed_s = rig.upstream.hangups[-1] - left
+    closed_s = _upstream_closed(rig, hangups, left)
     check(rig.sample("floorgate_in_flight_requests") == 0, "requests left in flight")
-    time.sleep(0.2)  # past the ledger's flush interval
-    check(rig.sample("floorgate_ledger_written_total") == written, "ledgered as answered")
-    return {"upstream_closed_after_s": f"{closed_s:.3f}", "in_flight_after": "0", "code": "499"}
+    outcome = _ledgered(rig, request_id)
+    return {"upstream_closed_after_s": f"{closed_s:.3f}", "in_flight_after": "0", "code": "499",
+            "ledger": outcome}  # fmt: skip
 
 
 def garbage_bearers_and_hosts(rig: Rig) -> Figures:
@@ -396,6 +426,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "upstream-429-retry-after": upstream_429,
     "upstream-echoes-the-key": key_echo,
     "client-leaves-during-ttft": disconnect_during_ttft,
+    "client-leaves-during-ttft-litellm": disconnect_during_ttft_litellm,
     "client-leaves-mid-stream": disconnect_mid_stream,
     "garbage-bearers-hostile-hosts": garbage_bearers_and_hosts,
     "oversized-bodies": oversized_bodies,
