@@ -20,7 +20,7 @@ import orjson
 from pydantic import SecretStr, ValidationError
 
 from bench.chaos_process import sigterm_with_open_streams
-from bench.chaos_redis import redis_killed_and_restarted
+from bench.chaos_redis import redis_frozen_and_thawed, redis_killed_and_restarted
 from bench.chaos_rig import ADMIN_KEY, BODY_TIMEOUT_S, Rig, p99, rig
 from gateway.settings import Settings
 from tests.conftest import UPSTREAM_KEY
@@ -439,6 +439,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "empty-secrets-refused": empty_secrets,
     "sigterm-with-open-streams": sigterm_with_open_streams,
     "redis-killed-and-restarted": redis_killed_and_restarted,
+    "redis-frozen-sigstop": redis_frozen_and_thawed,
     "policy-reload-under-load": reload_under_load,
 }
 

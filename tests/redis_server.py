@@ -4,6 +4,7 @@ the test (deleted afterwards), or a private `redis-server` the test can kill and
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -39,7 +40,8 @@ def shared_prefix() -> Iterator[str]:
 
 
 class RedisServer:
-    """A private, memory-only redis-server on a free port, to kill and restart mid-test."""
+    """A private, memory-only redis-server on a free port, to kill, restart, freeze and thaw
+    mid-test."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -65,6 +67,16 @@ class RedisServer:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError(f"redis-server did not start on {self.port}") from None
                 time.sleep(0.02)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts connections (the kernel does), nothing answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: it answers again, the commands sent meanwhile first."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL: no goodbye to clients, and (memory only) every key gone with it."""

@@ -105,9 +105,11 @@ def drained(app: Floorgate) -> bool:
 class Load:
     """Threads sending chat completions until stopped; every answer or error is kept."""
 
-    def __init__(self, url: str, workers: int = 6) -> None:
+    def __init__(self, url: str, workers: int = 6, model: str = "workflow/deploy-pipeline") -> None:
         self.url = url
+        self.model = model
         self.answered: list[tuple[str, float]] = []  # (request id, when the client had it)
+        self.latencies: list[tuple[float, float]] = []  # (when the client had it, seconds)
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run) for _ in range(workers)]
@@ -115,12 +117,15 @@ class Load:
     def _run(self) -> None:
         with Caller(self.url) as caller:
             while not self._stop.is_set():
+                started = time.monotonic()
                 try:
-                    request_id, _ = caller.chat()
+                    request_id, _ = caller.chat(self.model)
                 except openai.OpenAIError as exc:
                     self.errors.append(repr(exc))
                     continue
-                self.answered.append((request_id, time.monotonic()))
+                now = time.monotonic()
+                self.answered.append((request_id, now))
+                self.latencies.append((now, now - started))
 
     def __enter__(self) -> Load:
         for thread in self._threads:

@@ -1,14 +1,16 @@
-"""Limits while Redis is away: a private redis-server is killed under load and restarted. Each
-limit follows its declared mode (fail_open: served, counted locally; fail_closed: a 503 that
-says why), and no request hangs."""
+"""Limits while Redis is away: a private redis-server is killed under load and restarted, or
+frozen (SIGSTOP) and thawed. Each limit follows its declared mode (fail_open: served, counted
+locally; fail_closed: a 503 that says why), and no request hangs."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import openai
+import pytest
 
 from tests.limits_gateway import chat, gateway, sdk
 from tests.redis_server import RedisServer, unique_prefix
@@ -62,19 +64,31 @@ class Load:
             thread.join(10)
 
 
-def test_redis_killed_under_load_follows_each_limits_declared_mode(limits_policy: Path) -> None:
+# How Redis goes away and comes back: killed (connections refused) and restarted, or frozen
+# (SIGSTOP: connections accepted, nothing answers) and thawed.
+OUTAGES: dict[str, tuple[Callable[[RedisServer], None], Callable[[RedisServer], None]]] = {
+    "killed": (RedisServer.kill, RedisServer.start),
+    "frozen": (RedisServer.freeze, RedisServer.thaw),
+}
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+def test_redis_away_under_load_follows_each_limits_declared_mode(
+    limits_policy: Path, outage: str
+) -> None:
+    away, back = OUTAGES[outage]
     with (
         RedisServer() as server,
         gateway(limits_policy, server.url, redis_key_prefix=unique_prefix()) as (url, app),
         Load(url) as load,
     ):
-        wait_until(lambda: load.count("before", "closed") >= 5, 10, "answers before the kill")
-        server.kill()
+        wait_until(lambda: load.count("before", "closed") >= 5, 10, "answers before the outage")
+        away(server)
         load.phase = "down"
         wait_until(lambda: load.count("down", "closed", "503 limits_unavailable") >= 5, 10)
         wait_until(lambda: load.count("down", "open") >= 5, 10, "fail_open keeps serving")
         assert sample(app, "floorgate_limits_local") == 1
-        server.start()
+        back(server)
         load.phase = "after"
         wait_until(lambda: load.count("after", "closed") >= 5, 10, "fail_closed serves again")
         assert sample(app, "floorgate_limits_local") == 0

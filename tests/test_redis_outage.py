@@ -91,6 +91,31 @@ def test_redis_killed_mid_load_costs_no_request_and_no_record(policy: Path) -> N
                   stream="false") == total  # fmt: skip
 
 
+def test_redis_frozen_mid_load_costs_no_request_and_counts_each_record_once(policy: Path) -> None:
+    """SIGSTOP: connections stay open and nothing answers. The writes that timed out meanwhile
+    run once Redis is thawed, and are replayed too: each record is still counted once."""
+    prefix = unique_prefix()
+    with RedisServer() as server:
+        settings = state_settings(policy, server.url, redis_key_prefix=prefix)
+        with served(settings) as (url, app):
+            with Load(url) as load:
+                load.grows_by(30)
+                server.freeze()
+                failed = lambda: metric(app, "floorgate_ledger_write_failures_total") > 0  # noqa: E731
+                wait_until(failed, what="a ledger write timed out")
+                load.grows_by(40)  # answered while Redis is frozen
+                server.thaw()
+                load.grows_by(30)
+            total = len(load.answered)
+            written = lambda: metric(app, "floorgate_ledger_written_total") == total  # noqa: E731
+            wait_until(written, what="every record written")
+            ids, minute_sum, hour_sum = stored(server.url, prefix)
+    assert load.errors == []
+    assert metric(app, "floorgate_ledger_dropped_total") == 0
+    assert ids == {rid for rid, _ in load.answered}
+    assert minute_sum == hour_sum == total
+
+
 def test_a_full_buffer_counts_exactly_what_it_drops(policy: Path) -> None:
     server = RedisServer()  # not running yet: Redis is down from the start
     settings = state_settings(policy, server.url, ledger_buffer_max=10)
