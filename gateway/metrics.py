@@ -25,7 +25,9 @@ from gateway.policy_series import (
     declared_series,
 )
 
-AnyMetric = TypeVar("AnyMetric", Counter, Histogram)
+AnyMetric = TypeVar("AnyMetric", Counter, Histogram, Gauge)
+# Why a request was refused an upstream connection: the queue was full, or too slow.
+QUEUE_REFUSALS = ("full", "timeout")
 UNKNOWN = "unknown"
 NONE = "none"
 RELOAD_TRIGGERS = ("watch", "sighup", "admin")
@@ -123,6 +125,7 @@ class Metrics:
         self._state_series(registry)
         self._usage_series(registry)
         self._limit_series(registry)
+        self._queue_series(registry)
 
     def request(
         self, workflow: str, route: str, model: str, code: int, stream: bool, seconds: float
@@ -172,6 +175,7 @@ class Metrics:
         pairs += [(self.limits_unavailable_total, (workflow,)) for workflow in limited]
         for metric, values in pairs:
             self._child(metric, *values)
+        self._declare_queue(series.models)
         for workflow, dollars in series.budgets:
             self.budget_limit.labels(workflow).set(dollars)
 
@@ -206,6 +210,33 @@ class Metrics:
 
     def upstream_error(self, model: str, kind: str) -> None:
         self._child(self.upstream_errors, model, kind).inc()
+
+    def _queue_series(self, registry: CollectorRegistry) -> None:
+        """The direct path's queue for upstream connections (ModelSpec.max_queued)."""
+        self.queued = Gauge(
+            "floorgate_upstream_queued_requests",
+            "Requests waiting for a free connection to the model's upstream (direct path).",
+            ("model",),
+            registry=registry,
+        )
+        self.queue_refusals = Counter(
+            "floorgate_upstream_queue_refusals",
+            "Requests refused a connection to the model's upstream: its queue full or too slow.",
+            ("model", "reason"),
+            registry=registry,
+        )
+
+    def _declare_queue(self, models: frozenset[str]) -> None:
+        for model in models:
+            self._child(self.queued, model)
+            for reason in QUEUE_REFUSALS:
+                self._child(self.queue_refusals, model, reason)
+
+    def upstream_waiting(self, model: str, delta: int) -> None:
+        self._child(self.queued, model).inc(delta)
+
+    def upstream_queue_refused(self, model: str, reason: str) -> None:
+        self._child(self.queue_refusals, model, reason).inc()
 
     def fallback(self, route: str, model: str) -> None:
         self._child(self.fallbacks, route, model).inc()

@@ -82,7 +82,7 @@ class Runtime:
             settings.api_keys.get_secret_value() if settings.api_keys else None,
         )
         transports = Transports(
-            settings.upstream_max_header_bytes, settings.upstream_max_body_bytes
+            settings.upstream_max_header_bytes, settings.upstream_max_body_bytes, watch=metrics
         )
         runtime = cls(settings, policies, keys, metrics, transports=transports)
         metrics.policy_loaded(policies.current)

@@ -30,6 +30,9 @@ the request's `model`:
                             chunk first) unless given, 0 makes the error its first event
   echokey                   401 whose message echoes the key: in part, and base64 as in a
                             Basic authorization header
+  big:<mib>                 a 200 JSON body of that many MiB, sent in 1 MiB writes with no
+                            Content-Length (how much went out before the client hung up is
+                            kept in `.big_sent`);  bigerror:<mib>  the same as a 500
 
 A request field `fake_framing` (a model's `params`) frames the stream's events with `crlf`
 (as sse-starlette does), `cr`, or `nospace` (`data:{...}`, valid SSE) instead of LF;
@@ -200,6 +203,7 @@ class FakeUpstream:
         self.seen = 0  # every request ever received: `received` keeps only the last 200
         self.counters: dict[str, int] = {}
         self.hangups: list[float] = []  # perf_counter() when a hanging or held call's client left
+        self.big_sent: list[int] = []  # bytes of each big:<mib> body written before it ended
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -265,13 +269,21 @@ class FakeUpstream:
             behaviour = "tool"
         if behaviour in CUT_AFTER or (behaviour in BROKEN and body.get("stream")):
             return await _broken(request, body, behaviour, arg, self.hangups)
-        if behaviour in ("inband_error", "echokey"):
-            return await _echo_key(request, body, behaviour, int(arg or 1))
+        if behaviour in ("inband_error", "echokey", "big", "bigerror"):
+            return await self._unusual(request, body, behaviour, arg)
         if body.get("stream"):
             return await _stream(request, chunks(behaviour, body), body)
         return web.Response(
             body=orjson.dumps(completion(behaviour, body)), content_type="application/json"
         )
+
+    async def _unusual(
+        self, request: web.Request, body: dict[str, Any], behaviour: str, arg: str
+    ) -> web.StreamResponse:
+        if behaviour in ("big", "bigerror"):
+            status = 200 if behaviour == "big" else 500
+            return await _big(request, status, int(arg) * 2**20, self.big_sent)
+        return await _echo_key(request, body, behaviour, int(arg or 1))
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
@@ -468,6 +480,23 @@ async def _echo_key(
     await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     await response.write_eof()
+    return response
+
+
+async def _big(request: web.Request, status: int, size: int, sent: list[int]) -> web.StreamResponse:
+    response = web.StreamResponse(status=status, headers={"content-type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    written, piece = 0, b" " * 2**20  # JSON whitespace: only its size matters
+    try:
+        await response.write(b'{"error": {"message": "big", "x": "')
+        while written < size:
+            await response.write(piece)
+            written += len(piece)
+        await response.write(b'"}}')
+        await response.write_eof()
+    finally:
+        sent.append(written)
     return response
 
 

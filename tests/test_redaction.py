@@ -43,6 +43,11 @@ def test_no_run_of_the_key_survives_redaction(message: str) -> None:
     assert leaks(redact(message, UPSTREAM_KEY)) == []
 
 
+def test_a_url_s_credentials_are_redacted_whatever_the_scheme() -> None:
+    message = "Cannot connect to proxy http://floorgate:pr0xy-pass@10.0.0.9:3128 (refused)"
+    assert redact(message) == ("Cannot connect to proxy http://[redacted]@10.0.0.9:3128 (refused)")
+
+
 def test_text_without_the_key_is_left_alone() -> None:
     assert redact("The model is overloaded; try again.", UPSTREAM_KEY) == (
         "The model is overloaded; try again."

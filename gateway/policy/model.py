@@ -168,6 +168,12 @@ class ModelSpec(Strict):
     """Connections the direct path keeps open at most to this model's upstream (shared with
     the models that name the same origin and the same limit). Every request in flight holds
     one, a stream for its whole length; beyond the limit a request waits for one to come free."""
+    max_queued: int = Field(default=1024, ge=0, le=65536)
+    """Requests that may wait at once for one of those connections (per origin and limit, as
+    they are shared); one more is refused at once: it falls back to the route's next model,
+    or gets a 503 with Retry-After. 0: never wait."""
+    queue_timeout_s: float = Field(default=30.0, gt=0)
+    """The longest a request waits for a free connection before it is refused the same way."""
     params: dict[str, Any] = Field(default_factory=dict)
     wire: Wire = Wire()
     """Dialect differences of an OpenAI-wire upstream: which fields it understands."""

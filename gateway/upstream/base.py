@@ -12,7 +12,8 @@ from typing import Any, Literal, Protocol
 
 from gateway.policy.compiled import ModelTarget
 
-FailureKind = Literal["status", "timeout", "connect", "protocol"]
+# busy: no connection to the upstream came free (the model's queue was full, or too slow).
+FailureKind = Literal["status", "timeout", "connect", "protocol", "busy"]
 
 _KEY_LIKE = re.compile(r"\b(sk|key|api|pk|rk)[-_][A-Za-z0-9_\-*.]{6,}", re.IGNORECASE)
 # A Python traceback's frames ('  File "/x/y.py", line 3, in f' and the source line after).
@@ -20,6 +21,8 @@ _FRAME = re.compile(r'^\s*File "[^"]*", line \d+.*(?:\n(?!\s*File ")[ \t]+\S.*)?
 _TRACEBACK_HEAD = re.compile(r"^\s*Traceback \(most recent call last\):\s*$", re.MULTILINE)
 # An absolute file path (POSIX with two or more parts, or a Windows drive), not a URL's path.
 _PATH = re.compile(r"(?<![\w:/.\-])(?:/[\w.@+\-]+){2,}/?|\b[A-Za-z]:\\[^\s'\"]+")
+# A URL's user:password@ (a proxy's, echoed in an error), whatever the scheme.
+_USERINFO = re.compile(r"(?<=://)[^\s/@]+@")
 # The fields of an upstream's error worth relaying: frameworks act on them
 # (context_length_exceeded: trim the history and try again).
 _RELAYED = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,80}$")
@@ -36,7 +39,7 @@ def redact(text: str, secret: str | None = None) -> str:
     if secret:
         for fragment in _fragments(secret):
             text = text.replace(fragment, "[redacted]")
-    text = _FRAME.sub("", _TRACEBACK_HEAD.sub("", text))
+    text = _USERINFO.sub("[redacted]@", _FRAME.sub("", _TRACEBACK_HEAD.sub("", text)))
     text = _PATH.sub("[path]", _KEY_LIKE.sub("[redacted]", text))
     return " ".join(text.split())[:500]
 
@@ -111,6 +114,14 @@ class UpstreamError(Exception):
         if self.kind == "status":
             return self.status in (408, 409, 429) or (self.status or 0) >= 500
         return self.kind in ("timeout", "connect")
+
+
+class QueueWatch(Protocol):
+    """What the direct path says about requests waiting for an upstream connection, by model."""
+
+    def upstream_waiting(self, model: str, delta: int) -> None: ...
+
+    def upstream_queue_refused(self, model: str, reason: str) -> None: ...
 
 
 class Transport(Protocol):

@@ -12,8 +12,16 @@ import orjson
 from gateway import __version__
 from gateway.policy.compiled import ModelTarget
 from gateway.upstream import http1
-from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact, relayed
+from gateway.upstream.base import (
+    QueueWatch,
+    Reply,
+    UpstreamError,
+    parse_retry_after,
+    redact,
+    relayed,
+)
 from gateway.upstream.dialect import for_upstream
+from gateway.upstream.proxy import Proxies
 
 # Gateway-only fields, never sent upstream.
 _PRIVATE_FIELDS = ("metadata",)
@@ -37,25 +45,54 @@ ERROR_BODY_MAX = 64 * 1024  # an error's message is in its first bytes; the rest
 
 class DirectTransport:
     def __init__(
-        self, max_header_bytes: int = 64 * 1024, max_body_bytes: int = 64 * 1024 * 1024
+        self,
+        max_header_bytes: int = 64 * 1024,
+        max_body_bytes: int = 64 * 1024 * 1024,
+        proxies: Proxies | None = None,
+        watch: QueueWatch | None = None,
     ) -> None:
         self._limits = (max_header_bytes, max_body_bytes)
-        # One client per connection limit (ModelSpec.max_connections), each with a pool per
-        # origin: models that share an upstream and a limit share its connections.
-        self._clients: dict[int, http1.Client] = {}
+        self._proxies = proxies or Proxies.none()
+        self._watch = watch
+        # One client per connection limit and queue bound (ModelSpec.max_connections,
+        # max_queued), each with a pool per origin: models that share an upstream and both
+        # limits share its connections and its queue.
+        self._clients: dict[tuple[int, int], http1.Client] = {}
+        # (model, queue timeout) -> how its requests wait for a connection: made once.
+        self._queues: dict[tuple[str, float], http1.Queue] = {}
         # (api_base, api_key) -> its base URL and headers: built once, not on every request.
         self._endpoints: dict[tuple[str | None, str | None], tuple[str, http1.RawHeaders]] = {}
 
     def _http(self, target: ModelTarget) -> http1.Client:
         # Created on first use so that its pools bind to the server's running event loop.
-        limit = target.spec.max_connections
-        client = self._clients.get(limit)
+        limits = (target.spec.max_connections, target.spec.max_queued)
+        client = self._clients.get(limits)
         if client is None:
             header_max, body_max = self._limits
-            client = self._clients[limit] = http1.Client(
-                max_connections=limit, max_header_bytes=header_max, max_body_bytes=body_max
+            client = self._clients[limits] = http1.Client(
+                max_connections=limits[0],
+                max_header_bytes=header_max,
+                max_body_bytes=body_max,
+                proxies=self._proxies,
+                max_queued=limits[1],
             )
         return client
+
+    def _queue(self, target: ModelTarget) -> http1.Queue:
+        key = (target.name, target.spec.queue_timeout_s)
+        queue = self._queues.get(key)
+        if queue is None:
+            if len(self._queues) >= 256:  # only after many reloads that renamed models
+                self._queues.clear()
+            watch, name = self._watch, target.name
+            on_wait = (lambda delta: watch.upstream_waiting(name, delta)) if watch else None
+            queue = self._queues[key] = http1.Queue(key[1], on_wait)
+        return queue
+
+    def _failed(self, target: ModelTarget, exc: http1.HTTPError) -> UpstreamError:
+        if isinstance(exc, http1.Busy) and self._watch is not None:
+            self._watch.upstream_queue_refused(target.name, exc.reason)
+        return _transport_error(exc)
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -94,9 +131,10 @@ class DirectTransport:
                 headers,
                 connect_timeout=spec.connect_timeout_s,
                 total_timeout=spec.timeout_s,
+                queue=self._queue(target),
             )
         except http1.HTTPError as exc:
-            raise _transport_error(exc) from exc
+            raise self._failed(target, exc) from exc
         if resp.status >= 400:
             raise _status_error(target, resp.status, resp.header(b"retry-after"), resp.body)
         return resp.body
@@ -115,9 +153,10 @@ class DirectTransport:
                 connect_timeout=spec.connect_timeout_s,
                 total_timeout=spec.timeout_s,
                 read_timeout=spec.first_token_timeout_s,
+                queue=self._queue(target),
             )
         except http1.HTTPError as exc:
-            raise _transport_error(exc) from exc
+            raise self._failed(target, exc) from exc
         try:
             if resp.status >= 400:
                 retry_after = resp.header(b"retry-after")
@@ -191,4 +230,6 @@ def _transport_error(exc: http1.HTTPError) -> UpstreamError:
         return UpstreamError("timeout", "upstream did not answer in time")
     if isinstance(exc, http1.ConnectError):
         return UpstreamError("connect", "could not connect to the upstream")
+    if isinstance(exc, http1.Busy):  # its own retries would only join the queue again
+        return UpstreamError("busy", f"no connection to the upstream came free ({exc})")
     return UpstreamError("protocol", str(exc))

@@ -17,6 +17,7 @@ from gateway.errors import (
     GatewayError,
     PayloadTooLarge,
     RateLimited,
+    Unavailable,
     Unprocessable,
     UpstreamFailed,
     UpstreamTimeout,
@@ -28,6 +29,7 @@ from gateway.upstream.in_band import check_opening
 
 T = TypeVar("T")
 MAX_BACKOFF_S = 2.0
+BUSY_RETRY_S = 1  # what a client refused for want of an upstream connection is told to wait
 NO_ROUTE = "none"  # what the outcome reports for a call that no route made
 
 
@@ -158,6 +160,10 @@ def gateway_error(err: UpstreamError, name: str) -> GatewayError:
         # Whole seconds, rounded up: a client told 0 would come straight back.
         headers = {"retry-after": str(max(1, math.ceil(err.retry_after or 1)))}
         return RateLimited(f"Model '{name}' is rate limited: {err.message}", headers=headers)
+    if err.kind == "busy":  # every connection in use: come back once one may be free
+        return Unavailable(
+            f"Model '{name}' is busy: {err.message}", headers={"retry-after": str(BUSY_RETRY_S)}
+        )
     if err.kind == "timeout":
         return UpstreamTimeout(f"Model '{name}' did not answer in time.")
     return UpstreamFailed(f"No model could answer; the last, '{name}', failed: {err.message}")

@@ -5,15 +5,20 @@ streamed response, keep-alive pools per origin, TLS, timeouts. aiohttp's client 
 per request than the rest of the gateway's hot path; this one costs one write, one future and
 one timer per request (the parser lives as long as its connection).
 
+Proxies (gateway/upstream/proxy.py decides which, from the environment, as httpx does): an
+http:// proxy, reached with absolute-form requests for http:// origins and a CONNECT tunnel for
+https:// ones; its credentials go to the proxy only, never through the tunnel.
+
 Not supported, because no upstream of ours needs them: HEAD requests (a HEAD response would be
-read as having a body), 101 upgrades, Expect: 100-continue, proxies, HTTP/2, content codings
-(we ask for identity and refuse anything else), trailers (llhttp drops them).
+read as having a body), 101 upgrades, Expect: 100-continue, https:// or SOCKS proxies, HTTP/2,
+content codings (we ask for identity and refuse anything else), trailers (llhttp drops them).
 
 Errors (all raised as HTTPError subclasses, never a foreign type):
 
     HTTPError
     ├── ConnectError    no connection: refused, unresolvable, TLS handshake, bad URL
-    ├── Timeout         connect, a free pool slot, a read, or the whole request took too long
+    ├── Timeout         connect, a read, or the whole request took too long
+    ├── Busy            every connection in use, and the queue for one full or too slow
     └── ProtocolError   malformed response, or the connection ended before the response did
 """
 
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from gateway.upstream.http1_conn import (
+    Busy,
     ConnectError,
     Connection,
     HTTPError,
@@ -36,13 +42,16 @@ from gateway.upstream.http1_conn import (
     Stale,
     Timeout,
 )
-from gateway.upstream.http1_pool import Pool
+from gateway.upstream.http1_pool import NO_QUEUE_LIMIT, Pool, Queue
+from gateway.upstream.proxy import Proxies, Proxy, ProxyUnsupported
 
 __all__ = [
+    "Busy",
     "Client",
     "ConnectError",
     "HTTPError",
     "ProtocolError",
+    "Queue",
     "RawHeaders",
     "Response",
     "StreamResponse",
@@ -52,8 +61,9 @@ __all__ = [
 Headers = RawHeaders | Mapping[str, str]
 # The client frames the message and never decodes content, so these are its own to send.
 _RESERVED = frozenset(
-    (b"host", b"content-length", b"transfer-encoding", b"connection", b"accept-encoding")
-)
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"accept-encoding",
+     b"proxy-authorization")
+)  # fmt: skip
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _GOOD_NAMES: set[bytes] = set()
 _MAX_CACHED_URLS = 1024
@@ -73,6 +83,7 @@ class Response:
 class _Target:
     origin: tuple[str, str, int]  # scheme, host, port: the pool key
     head: bytes  # " <path> HTTP/1.1\r\nhost: <host>\r\naccept-encoding: identity\r\n"
+    proxy: Proxy | None  # decided by the origin, so one pool has one way there
 
 
 class StreamResponse:
@@ -139,8 +150,12 @@ class Client:
         tls: ssl.SSLContext | None = None,
         max_header_bytes: int = 64 * 1024,
         max_body_bytes: int = 64 * 1024 * 1024,
+        proxies: Proxies | None = None,
+        max_queued: int = 2**31,
     ) -> None:
         self._max_connections = max_connections
+        self._max_queued = max_queued  # per pool: requests waiting for one of its connections
+        self._proxies = proxies or Proxies.none()
         # Past these a response is refused (ProtocolError), instead of growing until the
         # total timeout: its head, and a body read whole.
         self._limits = (max_header_bytes, max_body_bytes)
@@ -160,10 +175,11 @@ class Client:
         *,
         connect_timeout: float,
         total_timeout: float,
+        queue: Queue = NO_QUEUE_LIMIT,
     ) -> Response:
         """Send the request and read the whole response."""
         pool, data, deadline = self._prepare(method, url, body, headers, total_timeout)
-        conn = await self._send(pool, data, deadline, connect_timeout, None)
+        conn = await self._send(pool, data, (deadline, connect_timeout), None, queue)
         response = Response(conn.status, conn.headers, conn.take_body())
         pool.release(conn)
         return response
@@ -178,6 +194,7 @@ class Client:
         connect_timeout: float,
         total_timeout: float,
         read_timeout: float,
+        queue: Queue = NO_QUEUE_LIMIT,
     ) -> StreamResponse:
         """Send the request; return once the status and headers have arrived.
 
@@ -185,7 +202,7 @@ class Client:
         bounds the whole exchange, body included. Close the result when done with it.
         """
         pool, data, deadline = self._prepare(method, url, body, headers, total_timeout)
-        conn = await self._send(pool, data, deadline, connect_timeout, read_timeout)
+        conn = await self._send(pool, data, (deadline, connect_timeout), read_timeout, queue)
         return StreamResponse(pool, conn, deadline, read_timeout)
 
     async def close(self) -> None:
@@ -202,7 +219,7 @@ class Client:
             context = (self._tls or _tls_context()) if https else None
             pool = Pool(
                 target.origin, context, self._max_connections, self._keepalive_expiry,
-                *self._limits,
+                *self._limits, proxy=target.proxy, max_queued=self._max_queued,
             )  # fmt: skip
             self._pools[target.origin] = pool
         deadline = asyncio.get_running_loop().time() + total_timeout
@@ -212,9 +229,9 @@ class Client:
         self,
         pool: Pool,
         data: bytes,
-        deadline: float,
-        connect_timeout: float,
+        timeouts: tuple[float, float],  # the request's deadline, the connect timeout
         read_timeout: float | None,
+        queue: Queue,
     ) -> Connection:
         """A connection with the request written and, if streaming, the headers read.
 
@@ -223,8 +240,9 @@ class Client:
         could be billed twice); a close without an answer is a ProtocolError.
         """
         fresh = False
+        deadline, connect_timeout = timeouts
         while True:
-            conn = await pool.acquire(deadline, connect_timeout, fresh=fresh)
+            conn = await pool.acquire(deadline, connect_timeout, fresh, queue)
             try:
                 await conn.exchange(data, deadline, read_timeout)
             except Stale:
@@ -251,18 +269,35 @@ class Client:
         except UnicodeError as exc:
             raise ConnectError("the upstream URL's host is not a valid host name") from exc
         default = 443 if scheme == "https" else 80
+        try:
+            proxy = self._proxies.for_origin(scheme, host, port or default)
+        except ProxyUnsupported as exc:
+            raise ConnectError(str(exc)) from None
         authority = f"[{host}]" if ":" in host else host
         if port not in (None, default):
             authority += f":{port}"
         path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~")
         if parts.query:
             path += "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?")
-        head = f" {path} HTTP/1.1\r\nhost: {authority}\r\naccept-encoding: identity\r\n"
-        target = _Target((scheme, host, port or default), head.encode("ascii"))
+        head = _head(scheme, authority, path, proxy)
+        target = _Target((scheme, host, port or default), head, proxy)
         if len(self._targets) >= _MAX_CACHED_URLS:
             self._targets.clear()
         self._targets[url] = target
         return target
+
+
+def _head(scheme: str, authority: str, path: str, proxy: Proxy | None) -> bytes:
+    """The request line's target and the client's own headers. Through a proxy, an http://
+    origin is asked for in absolute form, with the proxy's credentials; an https:// one goes
+    through a tunnel (http1_pool.py), so its requests are as if direct."""
+    extra = b""
+    if proxy is not None and scheme == "http":
+        path = f"http://{authority}{path}"
+        if proxy.authorization:
+            extra = b"proxy-authorization: " + proxy.authorization + b"\r\n"
+    head = f" {path} HTTP/1.1\r\nhost: {authority}\r\naccept-encoding: identity\r\n"
+    return head.encode("ascii") + extra
 
 
 def _encode(method: str, target: _Target, body: bytes, headers: Headers) -> bytes:

@@ -29,6 +29,15 @@ class Timeout(HTTPError):
     """Connecting, waiting for a pooled connection, a read or the whole exchange took too long."""
 
 
+class Busy(HTTPError):
+    """No connection to the upstream: every one is in use and the queue for them is full
+    (`reason` "full"), or none came free within the queue's timeout ("timeout")."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class ProtocolError(HTTPError):
     """The response was malformed, or the connection ended before the response did."""
 

@@ -20,10 +20,15 @@ import litellm
 import orjson
 
 from gateway.policy.compiled import ModelTarget
+from gateway.upstream import litellm_wire
 from gateway.upstream.base import Reply, UpstreamError, parse_retry_after, redact, relayed
+from gateway.upstream.proxy import Proxies
 
 litellm.suppress_debug_info = True
 litellm.drop_params = False
+# Its aiohttp transport reads the proxy variables as urllib does (NO_PROXY without ports, a
+# loopback host bypassed, never `*` in a list); httpx reads them as the direct path does.
+litellm.disable_aiohttp_transport = True
 
 _PRIVATE_FIELDS = ("metadata", "model")
 
@@ -47,9 +52,23 @@ def _kwargs(target: ModelTarget, body: dict[str, Any], **options: Any) -> dict[s
 
 
 class LitellmTransport:
+    def __init__(
+        self,
+        max_header_bytes: int = 64 * 1024,
+        max_body_bytes: int = 64 * 1024 * 1024,
+        proxies: Proxies | None = None,
+    ) -> None:
+        # The OpenAI-SDK providers' client: the direct path's proxies and response caps,
+        # this gateway's for each call made `using` them.
+        self._limits = litellm_wire.WireLimits(
+            max_header_bytes, max_body_bytes, proxies or Proxies.none()
+        )
+        litellm.aclient_session = litellm_wire.client()
+
     async def complete(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         try:
-            response = await litellm.acompletion(**_kwargs(target, body, stream=False))
+            with litellm_wire.using(self._limits):
+                response = await litellm.acompletion(**_kwargs(target, body, stream=False))
         except Exception as exc:  # litellm raises many types; all are translated here
             raise _translate(exc, target) from exc
         data: dict[str, Any] = response.model_dump(exclude_none=True)
@@ -57,7 +76,8 @@ class LitellmTransport:
 
     async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         try:
-            response = await litellm.aembedding(**_kwargs(target, body))
+            with litellm_wire.using(self._limits):
+                response = await litellm.aembedding(**_kwargs(target, body))
         except Exception as exc:  # litellm raises many types; all are translated here
             raise _translate(exc, target) from exc
         data: dict[str, Any] = response.model_dump(exclude_none=True)
@@ -76,7 +96,8 @@ class LitellmTransport:
         wait = target.spec.first_token_timeout_s
         try:
             async with asyncio.timeout(wait):
-                response = await litellm.acompletion(**_kwargs(target, body, stream=True))
+                with litellm_wire.using(self._limits):
+                    response = await litellm.acompletion(**_kwargs(target, body, stream=True))
             chunks = aiter(response)
             while True:
                 async with asyncio.timeout(wait):
@@ -104,9 +125,24 @@ def _error_fields(exc: Exception) -> dict[str, object]:
     return fields
 
 
+def _cause(exc: BaseException, kind: type[Exception]) -> Exception | None:
+    """The first `kind` among the errors that led to `exc` (litellm and the SDK wrap them)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _translate(exc: Exception, target: ModelTarget) -> UpstreamError:
     if isinstance(exc, UpstreamError):
         return exc
+    too_large = _cause(exc, litellm_wire.ResponseTooLarge)
+    if too_large is not None:
+        return UpstreamError("protocol", str(too_large))
     message = redact(str(getattr(exc, "message", exc)), target.api_key)
     if isinstance(exc, litellm.exceptions.Timeout):
         return UpstreamError("timeout", "upstream did not answer in time")

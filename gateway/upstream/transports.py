@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import os
+
 from gateway.policy.compiled import ModelTarget
-from gateway.upstream.base import Transport
+from gateway.upstream.base import QueueWatch, Transport
 from gateway.upstream.direct import DirectTransport
+from gateway.upstream.proxy import Proxies
 
 
 class Transports:
+    """Both paths with the same limits and proxies: the proxy variables are read once, here,
+    from the environment (as httpx reads them when a client is made) unless given."""
+
     def __init__(
-        self, max_header_bytes: int = 64 * 1024, max_body_bytes: int = 64 * 1024 * 1024
+        self,
+        max_header_bytes: int = 64 * 1024,
+        max_body_bytes: int = 64 * 1024 * 1024,
+        proxies: Proxies | None = None,
+        watch: QueueWatch | None = None,
     ) -> None:
-        self.direct = DirectTransport(
-            max_header_bytes=max_header_bytes, max_body_bytes=max_body_bytes
-        )
+        self.proxies = proxies if proxies is not None else Proxies.from_environ(os.environ)
+        self._limits = (max_header_bytes, max_body_bytes)
+        self.direct = DirectTransport(max_header_bytes, max_body_bytes, self.proxies, watch)
         self._litellm: Transport | None = None
 
     def for_target(self, target: ModelTarget) -> Transport:
@@ -31,7 +41,7 @@ class Transports:
         if self._litellm is None:
             from gateway.upstream.litellm_path import LitellmTransport
 
-            self._litellm = LitellmTransport()
+            self._litellm = LitellmTransport(*self._limits, self.proxies)
         return self._litellm
 
     async def close(self) -> None:
