@@ -8,8 +8,10 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+from prometheus_client import CollectorRegistry
 
 from gateway.app import Floorgate
+from gateway.policy_series import FAILURE_KINDS
 from tests.conftest import UPSTREAM_KEY, count, counted
 from tests.fake_upstream import FakeUpstream
 
@@ -108,19 +110,26 @@ def test_an_error_event_inside_a_200_stream_is_a_redacted_failure(
     assert count(registry, "floorgate_classified_total", **labels, label="answer") == before
 
 
+def errors(registry: CollectorRegistry, model: str) -> float:
+    """The model's failed upstream calls, of every kind (litellm maps an in-band error to a
+    status, the direct path calls it a protocol failure)."""
+    name = "floorgate_upstream_errors_total"
+    return sum(count(registry, name, model=model, kind=kind) for kind in FAILURE_KINDS)
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_an_error_event_before_the_first_byte_falls_back_to_the_next_model(
-    client: openai.OpenAI, gateway_app: Floorgate
+    client: openai.OpenAI, gateway_app: Floorgate, path: str
 ) -> None:
     registry = gateway_app.runtime.metrics.registry
-    errors = {"model": "error-first", "kind": "protocol"}
-    fallbacks = {"route": "error-first", "model": "error-first"}
-    before = count(registry, "floorgate_upstream_errors_total", **errors)
+    fallbacks = {"route": f"error-first{path}", "model": f"error-first{path}"}
+    before = errors(registry, f"error-first{path}")
     fell_back = count(registry, "floorgate_fallbacks_total", **fallbacks)
     raw = client.chat.completions.with_raw_response.create(
-        model="route/error-first", messages=user("Hi."), stream=True
+        model=f"route/error-first{path}", messages=user("Hi."), stream=True
     )
     chunks = list(raw.parse())
     said = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert (said, raw.headers["x-floorgate-model"]) == ("fake answer", "careful")
-    assert count(registry, "floorgate_upstream_errors_total", **errors) == before + 1
+    assert errors(registry, f"error-first{path}") == before + 1
     assert count(registry, "floorgate_fallbacks_total", **fallbacks) == fell_back + 1
