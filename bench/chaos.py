@@ -22,6 +22,7 @@ from pydantic import SecretStr, ValidationError
 from bench.chaos_process import sigterm_with_open_streams
 from bench.chaos_redis import redis_frozen_and_thawed, redis_killed_and_restarted
 from bench.chaos_rig import ADMIN_KEY, BODY_TIMEOUT_S, Rig, p99, rig
+from bench.chaos_schema import schemathesis_openapi
 from gateway.settings import Settings
 from tests.conftest import UPSTREAM_KEY
 from tests.servers import post_and_leave
@@ -441,6 +442,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "redis-killed-and-restarted": redis_killed_and_restarted,
     "redis-frozen-sigstop": redis_frozen_and_thawed,
     "policy-reload-under-load": reload_under_load,
+    "schemathesis-openapi": schemathesis_openapi,
 }
 
 
