@@ -175,6 +175,22 @@ CASES = [
         "tokens_per_minute.max: Input should be greater than 0",
     ),
     Case(
+        "a wait longer than the whole call",
+        "      timeout_s: 120\n",
+        "      timeout_s: 120\n      queue_timeout_s: 300\n",
+        "queue_timeout_s: 300",
+        "model 'local-fast': queue_timeout_s 300 s is longer than its timeout_s 120 s, which "
+        "bounds the whole call; lower it to at most 120",
+    ),
+    Case(
+        "the direct path's queue on a model litellm calls",
+        "      timeout_s: 120\n",
+        "      timeout_s: 120\n      transport: litellm\n      max_queued: 8\n",
+        "max_queued: 8",
+        "model 'local-fast': max_queued applies to the direct path only, and this model is "
+        "called through litellm",
+    ),
+    Case(
         "a character YAML does not allow",
         "  default_workflow: deploy-pipeline\n",
         "  default_workflow: deploy-pipeline\x07\n",
@@ -212,6 +228,29 @@ def test_each_problem_points_at_its_line_and_says_what_to_change(tmp_path: Path)
         )
         assert f"{path}: 1 problem(s)" in found[-1], case.name
     assert "sk-live-123" not in "\n".join(line for line in lines if "problem(s)" not in line)
+
+
+def test_an_upstream_the_environments_proxy_cannot_reach_is_refused_at_its_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(SHIPPED.read_text())
+    socks = {"HTTP_PROXY": "socks5://floorgate:pr0xy-secret@socks.internal:1080"}
+    result = floorgate("check", path, env=socks)
+    assert result.returncode == 1
+    at = line_of(path, 'api_base: "http://127.0.0.1')
+    assert f"{path}:{at}:" in result.stdout
+    assert "model 'local-fast': the proxy socks5://socks.internal:1080 is not http://" in (
+        result.stdout
+    )
+    assert "list its host in NO_PROXY, use an http:// proxy, or set transport: litellm" in (
+        result.stdout
+    )
+    assert "pr0xy-secret" not in result.stdout + result.stderr
+    # Listed in NO_PROXY, or behind an http:// proxy, the same upstream is fine.
+    assert floorgate("check", path, env={**socks, "NO_PROXY": "127.0.0.1"}).returncode == 0
+    http = {"HTTP_PROXY": "http://floorgate:pr0xy-secret@proxy.internal:3128"}
+    assert floorgate("check", path, env=http).returncode == 0
 
 
 def test_a_name_defined_in_two_files_points_at_both(tmp_path: Path) -> None:

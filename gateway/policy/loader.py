@@ -8,6 +8,7 @@ policy's own tests run last: a policy that contradicts them is as unsound as a c
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from gateway.policy.expectations import check_expectations
 from gateway.policy.limits import check_limits
 from gateway.policy.model import NAME, PolicyDocument, Spec
 from gateway.policy.tree import Problem, check_tree
+from gateway.policy.upstreams import check_upstreams
 from gateway.policy.yamlpos import Path_, Where
 
 # Sections whose entries may come from different files; everything else is set once.
@@ -94,6 +96,7 @@ def load_policy(path: Path, *, require_admissions: bool = True) -> Policy:
     except ValidationError as exc:
         raise PolicyError(list(validation_problems(exc, where, first))) from exc
     problems = check_tree(doc.spec) + list(_check_references(doc.spec)) + _check_limits(doc.spec)
+    problems += check_upstreams(doc.spec, os.environ)
     admissions_file = admissions_path(path)
     admissions_text, admissions = _admissions(admissions_file)
     if not problems and require_admissions:
