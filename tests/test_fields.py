@@ -28,6 +28,18 @@ def test_more_strings_than_a_body_within_the_limit_can_hold_is_refused() -> None
     assert refused(b"[" + b",".join([b'"a"'] * (2 * MAX_ITEMS + 1)) + b"]")
 
 
+def test_an_object_of_more_members_than_the_limit_is_refused() -> None:
+    assert refused(orjson.dumps({f"k{i}": 0 for i in range(MAX_ITEMS + 2)}))
+
+
+def test_escaped_quotes_are_no_strings() -> None:
+    # A JSON document sent as a string: many escaped quotes, and `\":` is no key's end.
+    document = orjson.dumps({f"k{i}": i for i in range(2 * MAX_ITEMS + 1)}).decode()
+    raw = orjson.dumps({"messages": [{"role": "user", "content": document}]})
+    assert raw.count(b'"') > 4 * MAX_ITEMS and raw.count(b'":') > MAX_ITEMS
+    assert not refused(raw)
+
+
 @pytest.mark.parametrize(
     "text",
     ["a," * (MAX_ITEMS + 1), 'say \\"a,b\\", ' * (MAX_ITEMS // 2 + 1)],
