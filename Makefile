@@ -61,6 +61,12 @@ bench-vs-litellm: setup
 bench-vs-peers: setup
 	$(VENV)/python -m bench.peers $(BENCH_ARGS)
 
+# CPU per relayed chunk apart from each request's own cost; BENCH_ARGS='--against DIR' for a
+# base checkout beside this one (docs/bench.md).
+.PHONY: bench-chunk-cost
+bench-chunk-cost: setup
+	$(VENV)/python -m bench.chunk_cost $(BENCH_ARGS)
+
 # Quality on the shared labelled replies (SHARED_DATA, read in place; or CLASSIFY_DATA, JSONL)
 # and speed; docs/classify.md.
 SHARED_DATA ?= ../shared/data

@@ -184,6 +184,20 @@ def step(
     )
 
 
+WARM_UP = (5.0, 2.0)  # rate/s, seconds: before the ladder, unrecorded
+
+
+def warm_up(targets: list[Target], args: argparse.Namespace) -> None:
+    """A few requests of each variant to every target before anything is recorded: a server
+    just started is still settling (Floorgate reads its 3 MB price table beside serving, Node
+    compiles its hot paths), which put the first rung's figures at the mercy of the start."""
+    rate, seconds = WARM_UP
+    print(f"  warming up: {rate:g}/s for {seconds:g} s of each variant", file=sys.stderr)
+    for target in targets:
+        for variant in ("stream", "whole"):
+            openloop.run(target.plan(variant, rate, seconds), args.workers)
+
+
 def ladder(targets: list[Target], variant: str, args: argparse.Namespace) -> list[Step]:
     """Each rate: the mock directly, then every target that has not failed yet."""
     rates = args.stream_rates if variant == "stream" else args.whole_rates
@@ -264,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with Children(workdir) as children:
             targets = start_targets(args, workdir, children)
+            warm_up(targets, args)
             steps = {v: ladder(targets, v, args) for v in ("stream", "whole")}
             gateway = next(t for t in targets if t.name == FLOORGATE)
             rss_after = rss_mib(gateway.pid)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import uvloop
 
 from bench import llm_mock, openloop, portkey
+from bench.chunk_cost import Sample, summary
 from bench.peer_figures import DIRECT, Step, best_step, percentile, ratio, steady_mean
 from bench.watch import lag_p99_ms
 from tests.scripted_server import CHUNKED_HEAD, LAST_CHUNK, Conn, chunk, scripted
@@ -77,6 +78,20 @@ def test_the_loop_lag_p99_is_read_between_two_scrapes_as_histogram_quantile_does
     assert abs((lag_p99_ms(before, after) or 0) - 9.5) < 1e-9
     assert lag_p99_ms(before, after | {inf: 2500.0}) == 10  # beyond the last bound: its bound
     assert lag_p99_ms(after, after) is None and lag_p99_ms({}, {}) is None
+
+
+def test_a_chunk_costs_the_difference_in_cpu_between_two_chunk_counts() -> None:
+    # 100 requests each: 6 ms of CPU a request with 100 chunks, 1.5 ms with 10.
+    samples = [
+        Sample("this", 100, ok=100, sent=100, user_s=0.5, system_s=0.1, mock_s=0.1,
+               generator_s=0.2),
+        Sample("this", 10, ok=100, sent=100, user_s=0.1, system_s=0.05, mock_s=0.01,
+               generator_s=0.02),
+    ]  # fmt: skip
+    figures = summary(samples, 100, 10)["this"]
+    assert figures["us per relayed chunk"] == 50.0  # (6 - 1.5) ms / 90 chunks
+    assert figures["ms per request besides"] == 1.0  # 1.5 ms - 10 chunks x 50 us
+    assert samples[0].row()["of which sys"] == 10.0  # 0.1 s over 10,000 chunks
 
 
 def test_the_mock_streams_every_chunk_with_its_delays() -> None:
