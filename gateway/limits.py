@@ -4,8 +4,11 @@ the upstream is called, and settled after (real tokens, its cost, its slot freed
 The check is one round trip to the state store, bounded by FLOORGATE_LIMITS_TIMEOUT_S. If the
 shared store (Redis) fails or is slow, the declared mode decides: every `fail_open` limit is
 counted in this replica alone (floorgate_limits_local is 1 meanwhile), any `fail_closed` one
-answers 503. After a failure the shared store is left alone for RETRY_SHARED_S, so an outage
-costs each request nothing but the local count.
+answers 503. After a failure the shared store is left alone for RETRY_SHARED_S; then one
+request at a time (the probe) tries it again while every other one is counted locally (or
+refused) at once, so an outage, even a store that accepts connections and never answers, costs
+one request per RETRY_SHARED_S the timeout and every other one nothing but the local count.
+When a probe succeeds, every request goes to the shared store again.
 """
 
 from __future__ import annotations
@@ -98,6 +101,7 @@ class Limiter:
         self.lease_s = lease_s
         self._shared_after = 0.0
         self._local = False
+        self._probing = False  # a request is trying the shared store while it is judged down
         self._open: dict[str, Ticket] = {}
         self._plans: dict[tuple[str, str, str], list[Planned]] = {}
         self._bounded = not isinstance(store, MemoryStore)  # memory never fails nor waits
@@ -166,7 +170,10 @@ class Limiter:
         self, workflow: str, planned: list[Planned], now: float, member: str, dry: bool = False
     ) -> tuple[Store, Admission]:
         checks = [p.check for p in planned]
-        if now >= self._shared_after:
+        if not self._local or (now >= self._shared_after and not self._probing):
+            probe = self._local  # the store is judged down: this request alone tries it
+            if probe:
+                self._probing = True
             try:
                 admission = await self._shared_admit(checks, now, member, dry)
                 if self._local:
@@ -174,11 +181,14 @@ class Limiter:
                     self.metrics.limits_local.set(0)
                 return self.shared, admission
             except (StoreUnavailable, TimeoutError) as exc:
-                self._shared_after = now + RETRY_SHARED_S
+                self._shared_after = time.time() + RETRY_SHARED_S
                 self._local = True
                 self.metrics.limits_local.set(1)
                 self.metrics.limit_store_errors.inc()
                 log.warning("limits: the shared store failed (%r); counting locally", exc)
+            finally:
+                if probe:
+                    self._probing = False
         closed = next((p for p in planned if p.mode == "fail_closed"), None)
         if closed is not None and not dry:
             self.metrics.limits_unavailable(workflow)

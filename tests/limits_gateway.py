@@ -4,7 +4,7 @@ one workflow each (X-Floorgate-Workflow)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,3 +52,13 @@ def chat(client: openai.OpenAI, model: str = "workflow/x", **kwargs: Any) -> htt
     raw = client.chat.completions.with_raw_response.create(model=model, messages=MESSAGES, **kwargs)
     raw.parse()
     return raw.headers
+
+
+def take_turns(clients: Sequence[openai.OpenAI], turn: int) -> tuple[int, int]:
+    """Turn `turn` of clients taking turns: which one sent it, and 200 or 429."""
+    which = turn % len(clients)
+    try:
+        chat(clients[which])
+        return which, 200
+    except openai.RateLimitError:
+        return which, 429

@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import openai
 import pytest
 
 from tests.fake_upstream import FakeUpstream
-from tests.limits_gateway import MESSAGES, chat, gateway, sdk
+from tests.limits_gateway import MESSAGES, chat, gateway, sdk, take_turns
 from tests.redis_server import SHARED_URL, shared_prefix
 from tests.state_gateway import sample, wait_until
 from tests.test_policy_check import floorgate
@@ -153,16 +154,8 @@ def test_two_replicas_sharing_redis_hold_one_limit_together(limits_policy: Path)
             for _ in range(2)
         ]
         clients = [stack.enter_context(sdk(url, "shared")) for url, _ in urls]
-
-        def attempt(i: int) -> tuple[int, int]:
-            try:
-                chat(clients[i % 2])
-                return i % 2, 200
-            except openai.RateLimitError:
-                return i % 2, 429
-
         with ThreadPoolExecutor(8) as pool:
-            results = list(pool.map(attempt, range(40)))
+            results = list(pool.map(partial(take_turns, clients), range(40)))
         for _, app in urls:
             assert sample(app, "floorgate_limit_store_errors_total") == 0  # never counted locally
     admitted = [replica for replica, status in results if status == 200]

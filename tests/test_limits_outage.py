@@ -5,18 +5,35 @@ locally; fail_closed: a 503 that says why), and no request hangs."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.limits_gateway import chat, gateway, sdk
+from gateway.limits import RETRY_SHARED_S
+from tests.limits_gateway import chat, gateway, sdk, take_turns
 from tests.redis_server import RedisServer, unique_prefix
 from tests.state_gateway import sample, wait_until
 
 WORKFLOWS = ("open", "closed")
+
+
+def outcome(client: openai.OpenAI, retry_after: set[str]) -> str:
+    """One completion's outcome: 200, the refusal's status and code, or the client's error
+    (each refusal's Retry-After is added to `retry_after`)."""
+    try:
+        chat(client)
+        return "200"
+    except openai.APIStatusError as err:
+        retry_after.add(err.response.headers.get("retry-after", ""))
+        return f"{err.status_code} {err.body['code'] if isinstance(err.body, dict) else ''}"
+    except openai.APIConnectionError as err:  # APITimeoutError among them
+        return type(err).__name__
 
 
 class Load:
@@ -41,14 +58,7 @@ class Load:
                 self.outcomes[(phase, workflow, self._one(client))] += 1
 
     def _one(self, client: openai.OpenAI) -> str:
-        try:
-            chat(client)
-            return "200"
-        except openai.APIStatusError as err:
-            self.retry_after.add(err.response.headers.get("retry-after", ""))
-            return f"{err.status_code} {err.body['code'] if isinstance(err.body, dict) else ''}"
-        except openai.APIConnectionError as err:  # APITimeoutError among them
-            return type(err).__name__
+        return outcome(client, self.retry_after)
 
     def count(self, phase: str, workflow: str, outcome: str = "200") -> int:
         return self.outcomes[(phase, workflow, outcome)]
@@ -96,3 +106,61 @@ def test_redis_away_under_load_follows_each_limits_declared_mode(
     assert outcomes == {("open", "200"), ("closed", "200"), ("closed", "503 limits_unavailable")}
     assert load.retry_after == {"1"}
     assert (sample(app, "floorgate_limit_store_errors_total") or 0) >= 1
+
+
+# Long enough to tell a request that waited on the frozen store from one that did not; the
+# Redis client's own timeout is longer still, so the limiter's is the one that ends a wait.
+PROBE_TIMEOUT_S = 1.5
+
+
+def burst(url: str, workflow: str, size: int = 8) -> list[tuple[str, float]]:
+    """`size` completions sent together: each one's outcome and how long it took."""
+
+    def one(_: int) -> tuple[str, float]:
+        with sdk(url, workflow, timeout=10) as client:
+            started = time.monotonic()
+            return outcome(client, set()), time.monotonic() - started
+
+    with ThreadPoolExecutor(size) as pool:
+        return list(pool.map(one, range(size)))
+
+
+def test_while_redis_is_frozen_one_request_probes_it_and_the_rest_do_not_wait(
+    limits_policy: Path,
+) -> None:
+    with RedisServer() as server, ExitStack() as stack:
+        prefix = unique_prefix()
+        limits = {"redis_key_prefix": prefix, "limits_timeout_s": PROBE_TIMEOUT_S,
+                  "redis_timeout_s": 5.0}  # fmt: skip
+        url, app = stack.enter_context(gateway(limits_policy, server.url, **limits))
+        other_url, other = stack.enter_context(gateway(limits_policy, server.url, **limits))
+        for workflow in WORKFLOWS:
+            assert {o for o, _ in burst(url, workflow, 2)} == {"200"}  # connections made
+        server.freeze()
+        assert burst(url, "open", 1)[0][0] == "200"  # waits the timeout, then counts locally
+        assert sample(app, "floorgate_limits_local") == 1
+        for workflow, outcome in (("open", "200"), ("closed", "503 limits_unavailable")):
+            time.sleep(RETRY_SHARED_S + 0.1)  # the next request may try the store again
+            errors = sample(app, "floorgate_limit_store_errors_total") or 0
+            results = burst(url, workflow)
+            waited = [s for _, s in results if s >= PROBE_TIMEOUT_S]
+            assert {o for o, _ in results} == {outcome}, results
+            # One probe tried the frozen store and waited; the others were answered from the
+            # local count, or refused, without trying it.
+            assert len(waited) <= 1, results
+            assert sample(app, "floorgate_limit_store_errors_total") == errors + 1
+        server.thaw()
+        with sdk(url, "open") as client:  # a probe succeeds: back to the shared store
+
+            def shared_again() -> bool:
+                chat(client)
+                return sample(app, "floorgate_limits_local") == 0
+
+            wait_until(shared_again, 10, "limits counted in Redis again")
+        clients = [stack.enter_context(sdk(u, "shared")) for u in (url, other_url)]
+        shared = [take_turns(clients, turn) for turn in range(30)]
+        assert sample(other, "floorgate_limits_local") == 0
+    admitted = [replica for replica, status in shared if status == 200]
+    # Both gateways counted in Redis: 10 a minute in all, not 10 each (one more may pass).
+    assert 10 <= len(admitted) <= 11, shared
+    assert set(admitted) == {0, 1}
