@@ -143,6 +143,10 @@ def test_malformed_responses_requests_are_refused_by_name(
         ),
         ({"input": "x", "tools": [{"type": "function"}]}, "tools[0].name"),
         ({"input": [{"role": "user", "content": "x", "headers": {}}]}, "input[0].headers"),
+        # These were 500s (schemathesis over /openapi.json): read as an iterable, an object.
+        ({"input": "x", "tools": 5}, "tools"),
+        ({"input": "x", "reasoning": "high"}, "reasoning"),
+        ({"input": "x", "reasoning": [1]}, "reasoning"),
     ]
     for extra, param in cases:
         with pytest.raises(openai.BadRequestError) as info:

@@ -1,8 +1,8 @@
 """The OpenAPI document: FastAPI's routes, plus the OpenAI endpoints that the raw-ASGI hot path
 serves before FastAPI sees the request (gateway/app.py), so the document names every endpoint.
 
-The OpenAI endpoints take and return OpenAI's own shapes; their schemas are OpenAI's, so they
-are described here by what Floorgate adds (model names, errors), not re-specified.
+Request bodies are typed as the gateway checks them (gateway/api/schemas.py), the bodies of
+FastAPI's routes too, which read their JSON themselves; replies are OpenAI's own shapes.
 """
 
 from __future__ import annotations
@@ -12,10 +12,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from gateway.api import schemas
+from gateway.api.schemas import Schema
+
 ERROR = {"description": "An OpenAI-shaped error: {error: {message, type, param, code}}."}
-JSON_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": {"type": "object"}}},
+WORKFLOW_HEADER = {
+    "name": "X-Floorgate-Workflow",
+    "in": "header",
+    "required": False,
+    "description": "The workflow the request is for, if the API key may use it.",
+    "schema": {"type": "string"},
 }
 MODEL_NAMES = (
     " `model`: workflow/<name> (or workflow:<name>), route/<name> (or route:<name>), or an "
@@ -23,7 +29,11 @@ MODEL_NAMES = (
 )
 
 
-def _post(summary: str, streams: bool) -> dict[str, Any]:
+def json_body(schema: Schema) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _post(summary: str, body: Schema, streams: bool) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
     if streams:
         content["text/event-stream"] = {"schema": {"type": "string"}}
@@ -32,7 +42,8 @@ def _post(summary: str, streams: bool) -> dict[str, Any]:
             "summary": summary,
             "description": summary + MODEL_NAMES,
             "tags": ["openai"],
-            "requestBody": JSON_BODY,
+            "parameters": [WORKFLOW_HEADER],
+            "requestBody": json_body(body),
             "responses": {
                 "200": {"description": "As OpenAI's API.", "content": content},
                 "4XX": ERROR,
@@ -56,17 +67,29 @@ def _get(summary: str, parameter: str | None = None) -> dict[str, Any]:
 
 
 HOT_PATHS: dict[str, dict[str, Any]] = {
-    "/v1/chat/completions": _post("Chat completions, streamed or not.", streams=True),
+    "/v1/chat/completions": _post("Chat completions, streamed or not.", schemas.CHAT, True),
     "/v1/responses": _post(
-        "The Responses API, translated to chat completions for upstreams that lack it.", True
+        "The Responses API, translated to chat completions for upstreams that lack it.",
+        schemas.RESPONSES,
+        True,
     ),
     "/v1/responses/{response_id}": _get(
         "A stored response, to the API key that created it.", "response_id"
     ),
-    "/v1/completions": _post("Legacy text completions, served by chat models.", True),
-    "/v1/embeddings": _post("Embeddings from a policy model that serves them.", False),
+    "/v1/completions": _post(
+        "Legacy text completions, served by chat models.", schemas.COMPLETION, True
+    ),
+    "/v1/embeddings": _post(
+        "Embeddings from a policy model that serves them.", schemas.EMBEDDINGS, False
+    ),
     "/v1/models": _get("The workflows, routes and models this API key may name."),
     "/v1/models/{model}": _get("One of the models GET /v1/models lists.", "model"),
+}
+# FastAPI's routes that read their JSON body themselves (FastAPI cannot see it).
+ROUTE_BODIES: dict[str, Schema] = {
+    "/v1/feedback": schemas.FEEDBACK,
+    "/v1/feedback/batch": schemas.FEEDBACK_BATCH,
+    "/v1/route/explain": schemas.EXPLAIN,
 }
 
 
@@ -76,7 +99,11 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            schema.setdefault("paths", {}).update(HOT_PATHS)
+            paths = schema.setdefault("paths", {})
+            for path, body in ROUTE_BODIES.items():
+                paths[path]["post"]["requestBody"] = json_body(body)
+            paths["/v1/route/explain"]["post"]["parameters"] = [WORKFLOW_HEADER]
+            paths.update(HOT_PATHS)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -47,7 +47,7 @@ def to_chat(
     chat["messages"] = [*system, *messages]
     if request.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = request["max_output_tokens"]
-    tools = [_tool(i, t) for i, t in enumerate(request.get("tools") or ()) if _function(t)]
+    tools = [_tool(i, t) for i, t in enumerate(_typed(request, "tools", list)) if _function(t)]
     if tools:
         chat["tools"] = tools
     if request.get("tool_choice") is not None:
@@ -55,12 +55,21 @@ def to_chat(
     response_format = _format(request.get("text"))
     if response_format is not None:
         chat["response_format"] = response_format
-    effort = (request.get("reasoning") or {}).get("effort")
+    effort = _typed(request, "reasoning", dict).get("effort")
     if isinstance(effort, str):
         chat["reasoning_effort"] = effort
     if chat.get("stream"):
         chat["stream_options"] = {"include_usage": True}  # a Response always reports usage
     return chat, [*history, *items]
+
+
+def _typed(request: dict[str, Any], name: str, kind: type[list[Any] | dict[str, Any]]) -> Any:
+    """The field, or an empty one when it is left out or null; a 400 when it is not `kind`."""
+    value = request.get(name) or kind()
+    if not isinstance(value, kind):
+        expected = "an array" if kind is list else "an object"
+        raise BadRequest(f"Invalid type for '{name}': expected {expected}.", param=name)
+    return value
 
 
 def input_items(value: Any) -> list[dict[str, Any]]:
