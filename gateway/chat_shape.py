@@ -40,6 +40,7 @@ def check_chat_shapes(body: dict[str, Any]) -> None:
     _stop(body.get("stop"))
     _tools(body.get("tools"))
     _tool_choice(body.get("tool_choice"))
+    _response_format(body.get("response_format"))
     if body.get("stream_options") is not None and body.get("stream") is not True:
         raise BadRequest(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -123,6 +124,15 @@ def _tools(tools: Any) -> None:
                 raise _missing(f"{path}.function.name")
         elif kind != "custom":
             raise _value(f"{path}.type", kind, ("function", "custom"))
+
+
+def _response_format(value: Any) -> None:
+    """A json_schema format's `json_schema` is read, for the models that take it as
+    json_object with its schema (gateway/upstream/dialect.py)."""
+    if isinstance(value, dict) and value.get("type") == "json_schema":
+        spec = value.get("json_schema")
+        if spec is not None and not isinstance(spec, dict):
+            raise _type("response_format.json_schema", "an object", spec)
 
 
 def _tool_choice(choice: Any) -> None:

@@ -98,6 +98,22 @@ def test_json_schema_is_refused_before_any_call_where_no_model_has_it(
     assert upstream.seen == seen
 
 
+@pytest.mark.parametrize("json_schema", ["verdict", [1]])
+def test_a_json_schema_that_is_no_object_is_refused_by_name(
+    client: openai.OpenAI, upstream: FakeUpstream, json_schema: object
+) -> None:
+    # Was a 500 on a model that takes it as json_object (its schema is read from it).
+    seen = upstream.seen
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="route/json-object",
+            messages=USER,  # type: ignore[arg-type]
+            response_format={"type": "json_schema", "json_schema": json_schema},  # type: ignore[typeddict-item]
+        )
+    assert info.value.body["param"] == "response_format.json_schema"  # type: ignore[index]
+    assert upstream.seen == seen
+
+
 def test_a_usage_chunk_is_synthesised_when_the_upstream_sends_none(
     client: openai.OpenAI, gateway_app: Floorgate
 ) -> None:

@@ -120,6 +120,11 @@ STREAM_OPTIONS_NEED_STREAM: Schema = {
     "then": {"required": ["stream"], "properties": {"stream": {"const": True}}},
 }
 
+RESPONSE_FORMAT: Schema = {
+    "type": "object",
+    "if": {"required": ["type"], "properties": {"type": {"const": "json_schema"}}},
+    "then": {"properties": {"json_schema": optional(OPEN)}},
+}
 CHAT: Schema = closed(
     {
         **SAMPLING,
@@ -130,7 +135,8 @@ CHAT: Schema = closed(
             name: optional({"type": "boolean"})
             for name in ("logprobs", "parallel_tool_calls", "store")
         },
-        **{name: optional(OPEN) for name in ("response_format", "prediction", "audio")},
+        "response_format": optional(RESPONSE_FORMAT),
+        **{name: optional(OPEN) for name in ("prediction", "audio")},
         **{
             name: optional(STRING)
             for name in ("reasoning_effort", "service_tier", "verbosity", "prompt_cache_key")
