@@ -4,11 +4,11 @@ the upstream is called, and settled after (real tokens, its cost, its slot freed
 The check is one round trip to the state store, bounded by FLOORGATE_LIMITS_TIMEOUT_S. If the
 shared store (Redis) fails or is slow, the declared mode decides: every `fail_open` limit is
 counted in this replica alone (floorgate_limits_local is 1 meanwhile), any `fail_closed` one
-answers 503. After a failure the shared store is left alone for RETRY_SHARED_S; then one
-request at a time (the probe) tries it again while every other one is counted locally (or
-refused) at once, so an outage, even a store that accepts connections and never answers, costs
-one request per RETRY_SHARED_S the timeout and every other one nothing but the local count.
-When a probe succeeds, every request goes to the shared store again.
+answers 503. After a failure the shared store is left alone for RETRY_SHARED_S; then a probe
+tries it off the request path (one dry check, bounded by the same timeout) while every request
+is counted locally (or refused) at once, so an outage, even a store that accepts connections and
+never answers, costs only the requests already waiting on it when it failed. When a probe is
+answered, every request is counted in the shared store again.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Limiter:
         self.lease_s = lease_s
         self._shared_after = 0.0
         self._local = False
-        self._probing = False  # a request is trying the shared store while it is judged down
+        self._probe: asyncio.Task[None] | None = None  # tries the store while it is judged down
         self._open: dict[str, Ticket] = {}
         self._plans: dict[tuple[str, str, str], list[Planned]] = {}
         self._bounded = not isinstance(store, MemoryStore)  # memory never fails nor waits
@@ -165,30 +165,20 @@ class Limiter:
     async def drain(self) -> None:
         """Wait for the settlements under way (at shutdown, and in tests)."""
         await self.settler.drain()
+        if self._probe is not None and not self._probe.done():
+            await asyncio.shield(self._probe)
 
     async def _count(
         self, workflow: str, planned: list[Planned], now: float, member: str, dry: bool = False
     ) -> tuple[Store, Admission]:
         checks = [p.check for p in planned]
-        if not self._local or (now >= self._shared_after and not self._probing):
-            probe = self._local  # the store is judged down: this request alone tries it
-            if probe:
-                self._probing = True
+        if not self._local:
             try:
-                admission = await self._shared_admit(checks, now, member, dry)
-                if self._local:
-                    self._local = False
-                    self.metrics.limits_local.set(0)
-                return self.shared, admission
+                return self.shared, await self._shared_admit(checks, now, member, dry)
             except (StoreUnavailable, TimeoutError) as exc:
-                self._shared_after = time.time() + RETRY_SHARED_S
-                self._local = True
-                self.metrics.limits_local.set(1)
-                self.metrics.limit_store_errors.inc()
-                log.warning("limits: the shared store failed (%r); counting locally", exc)
-            finally:
-                if probe:
-                    self._probing = False
+                self._failed(exc)
+        elif now >= self._shared_after and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.get_running_loop().create_task(self._probe_shared(checks))
         closed = next((p for p in planned if p.mode == "fail_closed"), None)
         if closed is not None and not dry:
             self.metrics.limits_unavailable(workflow)
@@ -199,6 +189,25 @@ class Limiter:
                 headers=retry_after(RETRY_SHARED_S),
             )
         return self.local, await self.local.admit(checks, now, member, self.lease_s, dry)
+
+    async def _probe_shared(self, checks: list[Check]) -> None:
+        """Whether the shared store answers again: a dry check of one request's limits, which
+        no request waits for."""
+        try:
+            await self._shared_admit(checks, time.time(), "probe", dry=True)
+        except (StoreUnavailable, TimeoutError) as exc:
+            self._failed(exc)
+            return
+        self._local = False
+        self.metrics.limits_local.set(0)
+
+    def _failed(self, exc: Exception) -> None:
+        """The shared store failed or was too slow: count locally, leave it alone a while."""
+        self._shared_after = time.time() + RETRY_SHARED_S
+        self._local = True
+        self.metrics.limits_local.set(1)
+        self.metrics.limit_store_errors.inc()
+        log.warning("limits: the shared store failed (%r); counting locally", exc)
 
     def _refusal(
         self, workflow: str, planned: list[Planned], admission: Admission, now: float
