@@ -30,6 +30,13 @@ import uvloop
 
 DONE_TAIL = b"data: [DONE]\n\n"
 SAMPLE_S = 0.1
+# A connection lost with a request on it, by what the client had seen: no byte on a new one is
+# a connection the server never took up (its accept queue overflowed and the kernel reset the
+# handshake it had queued); on a reused one, a keep-alive close that crossed the request; a
+# response already begun, a response cut.
+UNANSWERED_NEW = "unanswered, new connection"
+UNANSWERED_REUSED = "unanswered, reused connection"
+CUT = "response cut"
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,14 @@ class Outcome:
         return self.ok / self.sent if self.sent else 0.0
 
 
+class Lost(ConnectionError):
+    """The connection ended before the response did; `kind` says what the client had seen."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 class Exchange(asyncio.Protocol):
     """One connection; carries one request at a time, kept alive between them."""
 
@@ -90,6 +105,8 @@ class Exchange(asyncio.Protocol):
         self.status = 0
         self._tail = b""
         self._has_body = False
+        self._answered = False  # a byte of this request's response has arrived
+        self.uses = 0  # requests sent on this connection, the one in flight included
         self.open = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -100,9 +117,15 @@ class Exchange(asyncio.Protocol):
         if self in self._idle:
             self._idle.remove(self)
         if self._done is not None and not self._done.done():
-            self._done.set_exception(ConnectionError("closed before the response ended"))
+            self._done.set_exception(Lost(self._lost_kind()))
+
+    def _lost_kind(self) -> str:
+        if self._answered:
+            return CUT
+        return UNANSWERED_REUSED if self.uses > 1 else UNANSWERED_NEW
 
     def data_received(self, data: bytes) -> None:
+        self._answered = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -125,6 +148,7 @@ class Exchange(asyncio.Protocol):
     def send(self, request: bytes) -> asyncio.Future[bool]:
         assert self._transport is not None
         self.status, self._tail, self._has_body, self.first_byte = 0, b"", False, 0.0
+        self._answered, self.uses = False, self.uses + 1
         self._done = asyncio.get_running_loop().create_future()
         self._transport.write(request)
         return self._done
@@ -163,6 +187,8 @@ class Worker:
             self._finish(conn, keep_alive, scheduled)
         except TimeoutError:
             out.failures["timeout"] = out.failures.get("timeout", 0) + 1
+        except Lost as exc:
+            out.failures[exc.kind] = out.failures.get(exc.kind, 0) + 1
         except Exception as exc:  # counted by kind: one failed request must not end the run
             kind = type(exc).__name__
             out.failures[kind] = out.failures.get(kind, 0) + 1

@@ -141,3 +141,37 @@ def test_a_request_is_written_with_its_headers() -> None:
     raw = openloop.encode(plan)
     assert raw.startswith(b"POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1:8\r\n")
     assert b"\r\nk: v\r\n" in raw and raw.endswith(b'content-length: 7\r\nk: v\r\n\r\n{"a":1}')
+
+
+async def unanswered(conn: Conn) -> None:
+    await conn.read_request()  # read, then closed without a byte of answer
+
+
+async def one_then_unanswered(conn: Conn) -> None:
+    if await conn.read_request() is not None:  # the first request on it is answered whole
+        await conn.send(CHUNKED_HEAD + chunk(b"data: [DONE]\n\n") + LAST_CHUNK)
+    await conn.read_request()  # the second is read, then the connection closed
+
+
+async def begun(conn: Conn) -> None:
+    if await conn.read_request() is not None:
+        await conn.send(CHUNKED_HEAD + chunk(b"data: {}\n\n"))  # then closed mid-stream
+
+
+async def one_by_one(handler: object, count: int) -> openloop.Outcome:
+    """`count` requests one after another through one worker, so a connection is reused."""
+    async with scripted(handler) as server:  # type: ignore[arg-type]
+        worker = openloop.Worker(openloop.Plan(server.url(), "{}", 1, 1, stream=True))
+        for _ in range(count):
+            await worker.one(time.perf_counter())
+        return worker.outcome
+
+
+def test_a_lost_connection_is_counted_by_what_the_client_had_seen() -> None:
+    # A request never answered on a new connection is one the server did not take up (at
+    # overload: its accept queue full), not a response cut; on a reused connection it is a
+    # keep-alive close crossing the request; a response begun and not ended is a cut.
+    assert uvloop.run(one_by_one(unanswered, 2)).failures == {openloop.UNANSWERED_NEW: 2}
+    out = uvloop.run(one_by_one(one_then_unanswered, 2))
+    assert (out.ok, out.failures) == (1, {openloop.UNANSWERED_REUSED: 1})
+    assert uvloop.run(one_by_one(begun, 2)).failures == {openloop.CUT: 2}
