@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.api.feedback import MAX_BATCH
 from gateway.chat_shape import INTEGERS, NUMBERS, ROLES, TOOL_CHOICES
 from gateway.embeddings import ENCODINGS, MAX_INPUTS
 from gateway.feedback import FeedbackItem
@@ -252,7 +253,9 @@ FEEDBACK: Schema = FeedbackItem.model_json_schema()
 FEEDBACK_BATCH: Schema = {
     "type": "object",
     "required": ["items"],
-    "properties": {"items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": FEEDBACK}},
+    "properties": {
+        "items": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": FEEDBACK}
+    },
 }
 EXPLAIN: Schema = {  # a chat request's routing: only model and metadata are read
     "type": "object",
