@@ -86,6 +86,12 @@ def _explain(args: Any) -> int:
     return explain(args.workflow, args.policies or Settings().policies, dict(args.trait))
 
 
+# Connections the kernel may hold for the gateway to accept; it caps this at net.core.somaxconn
+# (4,096 here). uvicorn's 2,048 overflowed at 880 streams/s: the kernel drops the handshakes
+# beyond it and later resets them, each with a request sent that the gateway never read.
+LISTEN_BACKLOG = 65535
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -126,6 +132,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
+        backlog=LISTEN_BACKLOG,
     )
     return 0
 
