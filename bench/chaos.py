@@ -351,6 +351,38 @@ def steering(rig: Rig) -> Figures:
     return {"bodies": str(len(bodies)), "reached_upstream": "0"}
 
 
+def model_names(rig: Rig) -> Figures:
+    """Names no policy declares (a provider's model, a provider prefix, a URL, a path) route
+    nowhere: a 4xx each, and not one request reaches an upstream. An undeclared *workflow*
+    routes as the policy's default workflow (DESIGN), never to a model of its own naming."""
+    default = rig.app.runtime.policies.current.spec.default_workflow
+    unknown = rig.http.post(
+        "/v1/chat/completions", json={"model": "workflow/unknown-to-the-policy", "messages": USER}
+    )
+    check(unknown.status_code == 200, f"workflow/unknown: {unknown.status_code}")
+    routed_as = unknown.headers.get("x-floorgate-workflow")
+    check(routed_as == default, f"workflow/unknown routed as {routed_as}, not {default}")
+    seen = rig.upstream.seen
+    names = ["gpt-4o", "openai/gpt-4o", "anthropic/claude-3-5-sonnet", "azure/gpt-4o",
+             "ollama/llama3", "http://attacker.example/v1", "https://127.0.0.1:1/v1",
+             "//attacker.example", "../../etc/passwd", "route/../capability-first",
+             "route/unknown", "route:", "fast@attacker.example",
+             "fast?api_base=http://attacker.example", "fast\u0000", " route/capability-first",
+             "ROUTE/CAPABILITY-FIRST", "litellm_proxy/fast"]  # fmt: skip
+    statuses = {
+        name: rig.http.post(
+            "/v1/chat/completions", json={"model": name, "messages": USER}
+        ).status_code
+        for name in names
+    }
+    wrong = {name: status for name, status in statuses.items() if not 400 <= status < 500}
+    check(not wrong, f"not a 4xx: {wrong}")
+    check(rig.upstream.seen == seen, "a request reached the upstream")
+    codes = ",".join(map(str, sorted(set(statuses.values()))))
+    return {"names": str(len(names)), "statuses": codes, "reached_upstream": "0",
+            "unknown_workflow_routed_as": f"{routed_as} (the default)"}  # fmt: skip
+
+
 def client_headers(rig: Rig) -> Figures:
     rng = random.Random(14)
     names = ["x-api-key", "api-key", "x-forwarded-for", "cookie", "openai-organization"]
@@ -436,6 +468,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "huge-request-header": huge_header,
     "slow-client-body": slow_client,
     "steering-fields-any-depth": steering,
+    "undeclared-model-names": model_names,
     "client-headers-never-forwarded": client_headers,
     "empty-secrets-refused": empty_secrets,
     "sigterm-with-open-streams": sigterm_with_open_streams,
