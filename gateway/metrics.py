@@ -33,6 +33,7 @@ NONE = "none"
 RELOAD_TRIGGERS = ("watch", "sighup", "admin")
 UNATTRIBUTED = ("not_found", "forbidden", "invalid", "unavailable")
 CANCEL_STAGES = ("before_first_byte", "mid_stream")
+OVERLOAD_REASONS = ("loop_lag", "in_flight")  # gateway/overload.py
 # The gateway's own share: from 100 µs to 100 ms.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
@@ -126,6 +127,7 @@ class Metrics:
         self._usage_series(registry)
         self._limit_series(registry)
         self._queue_series(registry)
+        self._overload_series(registry)
 
     def request(
         self, workflow: str, route: str, model: str, code: int, stream: bool, seconds: float
@@ -231,6 +233,22 @@ class Metrics:
             self._child(self.queued, model)
             for reason in QUEUE_REFUSALS:
                 self._child(self.queue_refusals, model, reason)
+
+    def _overload_series(self, registry: CollectorRegistry) -> None:
+        """Refusals of new model requests while overloaded (gateway/overload.py)."""
+        self.overloaded = Gauge(
+            "floorgate_overloaded",
+            "1 while new model requests are refused because the gateway is overloaded.",
+            registry=registry,
+        )
+        self.overload_refusals = Counter(
+            "floorgate_overload_refusals",
+            "Model requests refused (503 overloaded), by reason (loop_lag, in_flight).",
+            ("reason",),
+            registry=registry,
+        )
+        for reason in OVERLOAD_REASONS:
+            self._child(self.overload_refusals, reason)
 
     def upstream_waiting(self, model: str, delta: int) -> None:
         self._child(self.queued, model).inc(delta)

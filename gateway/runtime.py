@@ -19,6 +19,7 @@ from gateway.keys import KeyRing
 from gateway.ledger import Ledger
 from gateway.limits import Limiter
 from gateway.metrics import Metrics
+from gateway.overload import Overload
 from gateway.policy.compiled import ModelTarget, Policy
 from gateway.policy.store import PolicyStore
 from gateway.pricing import PriceTable
@@ -62,6 +63,7 @@ class Runtime:
     gates: Gates = field(init=False)
     readiness: Readiness = field(default_factory=Readiness)
     limits: Limiter = field(init=False)
+    overload: Overload = field(init=False)
 
     def __post_init__(self) -> None:
         self.failover = Failover(self.transports.for_target, self._upstream_outcome)
@@ -72,6 +74,7 @@ class Runtime:
         self.limits = Limiter(
             self.store, self.metrics, self.prices, s.limits_timeout_s, s.limits_lease_s
         )
+        self.overload = Overload(self.metrics, s.overload_lag_s, s.overload_for_s, s.max_in_flight)
 
     @classmethod
     def build(cls, settings: Settings, registry: CollectorRegistry | None = None) -> Runtime:
@@ -137,7 +140,7 @@ class Runtime:
         tasks = [
             asyncio.create_task(self.ledger.run()),
             asyncio.create_task(self.gates.run()),
-            asyncio.create_task(loop_lag.watch(self.metrics.loop_lag)),
+            asyncio.create_task(loop_lag.watch(self.metrics.loop_lag, then=self.overload.observe)),
         ]
         try:
             yield

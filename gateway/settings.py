@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # how long a request in flight holds a concurrency slot if its replica dies.
     limits_timeout_s: float = Field(default=0.25, gt=0)
     limits_lease_s: float = Field(default=660.0, gt=0)
+    # Overload (gateway/overload.py): new model requests get a 503 `overloaded` while the
+    # event loop has been at least overload_lag_s behind at every wake-up for overload_for_s
+    # (0 turns the rule off), and beyond max_in_flight model requests at once (0: no cap).
+    overload_lag_s: float = Field(default=0.05, ge=0)
+    overload_for_s: float = Field(default=1.0, ge=0.5, le=60)
+    max_in_flight: int = Field(default=0, ge=0)
 
     @field_validator("api_keys", "admin_key")
     @classmethod
@@ -66,6 +72,17 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             name = f"FLOORGATE_{(info.field_name or '').upper()}"
             raise ValueError(f"{name} is set but empty: unset it, or set it to a real key")
+        return value
+
+    @field_validator("overload_lag_s")
+    @classmethod
+    def _lag_above_timer_grain(cls, value: float) -> float:
+        # uvloop's clock ticks in milliseconds: an idle loop already reads 1 ms late.
+        if 0 < value < 0.005:
+            raise ValueError(
+                "FLOORGATE_OVERLOAD_LAG_S under 5 ms is the timer's own grain: every wake-up "
+                "would count as behind; set 0.005 or more, or 0"
+            )
         return value
 
     @property

@@ -166,6 +166,8 @@ def test_alert_thresholds_and_watched_routes_are_values(tmp_path: Path) -> None:
         "abstentionCollapseRatio": 0.3,
         "minAnswered": 30,
         "maxUpstreamErrorRatio": 0.02,
+        "maxLoopLagSeconds": 0.08,
+        "maxOverloadRefusalRatio": 0.03,
     }
     rule = one(manifests({"prometheusRule": values}), "PrometheusRule")
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
@@ -178,8 +180,14 @@ def test_alert_thresholds_and_watched_routes_are_values(tmp_path: Path) -> None:
     assert "above 10%" in escape["annotations"]["summary"]
     assert "(gate: 10%)" in escape["annotations"]["description"]
     assert "ratio_rate5m > 0.02" in alerts["FloorgateUpstreamErrorRatioHigh"]["expr"]
+    lag = alerts["FloorgateEventLoopLagHigh"]
+    assert lag["expr"].endswith("[5m])) > 0.08\n")
+    assert "more than 80 ms late" in lag["annotations"]["description"]
+    refusing = alerts["FloorgateOverloadRefusing"]
+    assert refusing["expr"].endswith(") > 0) > 0.03\n")
+    assert "more than 3% of its requests" in refusing["annotations"]["description"]
     text = yaml.safe_dump(rule["spec"])
-    for default in ("calibration-first.*", "0.05", ">= 50", "0.2 *", "5%"):
+    for default in ("calibration-first.*", "0.05", ">= 50", "0.2 *", "5%", "> 0.01", "50 ms"):
         assert default not in text, f"{default!r} did not move with its value"
     path = tmp_path / "rules.yaml"
     path.write_text(text)

@@ -46,10 +46,12 @@ class OpenAIEndpoints:
         (gateway/pipeline.py), and the release of the request's share of its limits (errors,
         ids and metrics are the boundary's, gateway/api/boundary.py)."""
         ex = exchange(scope)
-        # The key first: a caller without one must not make the gateway hold its body.
-        authorization = header(scope, b"authorization")
-        self.rt.keys.authenticate(authorization)
+        overload = self.rt.overload
+        overload.admit()  # overloaded, refused before any work (gateway/overload.py)
         try:
+            # The key first: a caller without one must not make the gateway hold its body.
+            authorization = header(scope, b"authorization")
+            self.rt.keys.authenticate(authorization)
             raw = await read_body(scope, receive, *self.rt.settings.body_limits)
             ex.disconnect = Disconnect(receive)
             await serve(ex, send, Request(authorization, header(scope, WORKFLOW), raw))
@@ -58,6 +60,7 @@ class OpenAIEndpoints:
                 raise
             ex.status = 499  # the client left before its answer: nothing was answered
         finally:
+            overload.release()
             if ex.disconnect is not None:
                 ex.disconnect.stop()
             if ex.ticket is not None:

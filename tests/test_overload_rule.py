@@ -1,0 +1,130 @@
+"""The overload rule (gateway/overload.py) fed the loop-lag watch's wake-ups as numbers: when it
+starts and stops refusing, and what a refusal says. The real gateway refusing under a frozen
+loop is tests/test_overload.py."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gateway.errors import Unavailable
+from gateway.metrics import Metrics
+from gateway.overload import Overload
+
+TICK = 0.025  # gateway/loop_lag.py's interval
+
+
+class Loop:
+    """A loop-lag watch's wake-ups, each `lag` seconds late, one after the other."""
+
+    def __init__(self, overload: Overload) -> None:
+        self.overload = overload
+        self.now = 100.0
+
+    def run(self, seconds: float, lag: float) -> None:
+        """As many wake-ups as fit in `seconds`."""
+        for _ in range(int(seconds / (TICK + lag))):
+            self.wake(lag)
+
+    def wake(self, lag: float) -> None:
+        due = self.now + TICK
+        self.now = due + lag
+        self.overload.observe(due, self.now)
+
+    def stall(self, seconds: float) -> None:
+        """One callback holding the loop: one wake-up that late, as the watch sees it."""
+        self.wake(seconds)
+
+
+def overload(lag_s: float = 0.1, for_s: float = 1.0, max_in_flight: int = 0) -> Overload:
+    return Overload(Metrics(CollectorRegistry()), lag_s, for_s, max_in_flight)
+
+
+def refusals(ov: Overload, reason: str) -> float:
+    value = ov.metrics.registry.get_sample_value(
+        "floorgate_overload_refusals_total", {"reason": reason}
+    )
+    assert value is not None, "the series exists at 0 before any refusal"
+    return value
+
+
+def test_late_at_every_wake_up_for_the_period_refuses_and_on_time_for_it_accepts() -> None:
+    ov = overload()
+    loop = Loop(ov)
+    loop.run(2.0, 0.001)
+    ov.admit()
+    ov.release()
+    loop.run(0.8, 0.12)
+    assert not ov.refusing, "behind for less than for_s"
+    loop.run(0.6, 0.12)
+    assert ov.refusing
+    assert ov.metrics.registry.get_sample_value("floorgate_overloaded") == 1
+    loop.run(0.9, 0.001)
+    assert ov.refusing, "on time for less than for_s: still refusing"
+    loop.run(0.2, 0.001)
+    assert not ov.refusing
+    assert ov.metrics.registry.get_sample_value("floorgate_overloaded") == 0
+
+
+def test_one_on_time_wake_up_starts_the_period_again() -> None:
+    ov = overload()
+    loop = Loop(ov)
+    for _ in range(5):
+        loop.run(0.8, 0.12)
+        loop.wake(0.0)
+    assert not ov.refusing
+
+
+@pytest.mark.parametrize("stall_s", [0.1, 0.24, 0.6])
+def test_one_slow_callback_does_not_refuse(stall_s: float) -> None:
+    ov = overload()
+    loop = Loop(ov)
+    loop.run(1.0, 0.002)
+    loop.stall(stall_s)
+    loop.run(1.0, 0.002)
+    loop.stall(stall_s)
+    assert not ov.refusing
+    ov.admit()
+
+
+def test_a_freeze_longer_than_the_period_refuses_on_resume() -> None:
+    ov = overload()
+    loop = Loop(ov)
+    loop.run(1.0, 0.002)
+    loop.stall(1.5)
+    assert ov.refusing
+    with pytest.raises(Unavailable) as refused:
+        ov.admit()
+    err = refused.value
+    assert (err.status, err.type, err.code) == (503, "service_unavailable", "overloaded")
+    assert err.headers == {"retry-after": "1"}
+    assert "Retry after 1 s" in err.message and "in flight are still served" in err.message
+    assert refusals(ov, "loop_lag") == 1
+    assert ov.in_flight == 0, "a refused request is not in flight"
+
+
+def test_the_rule_is_off_with_lag_zero() -> None:
+    ov = overload(lag_s=0.0)
+    loop = Loop(ov)
+    loop.run(3.0, 0.5)
+    assert not ov.refusing
+
+
+def test_the_in_flight_cap_refuses_beyond_it_and_admits_once_one_ends() -> None:
+    ov = overload(max_in_flight=2)
+    ov.admit()
+    ov.admit()
+    with pytest.raises(Unavailable) as refused:
+        ov.admit()
+    assert refused.value.code == "overloaded"
+    assert "FLOORGATE_MAX_IN_FLIGHT=2" in refused.value.message
+    assert refusals(ov, "in_flight") == 1
+    assert refusals(ov, "loop_lag") == 0
+    ov.release()
+    ov.admit()
+    assert ov.in_flight == 2
+
+
+def test_retry_after_is_the_recovery_period_rounded_up() -> None:
+    assert overload(for_s=2.5).retry_after == "3"
+    assert overload(for_s=0.5).retry_after == "1"
