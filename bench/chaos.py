@@ -19,7 +19,7 @@ import openai
 import orjson
 from pydantic import SecretStr, ValidationError
 
-from bench.chaos_process import sigterm_with_open_streams
+from bench.chaos_process import frozen_with_a_crowd, sigterm_with_open_streams
 from bench.chaos_redis import redis_frozen_and_thawed, redis_killed_and_restarted
 from bench.chaos_rig import ADMIN_KEY, BODY_TIMEOUT_S, Rig, p99, rig
 from bench.chaos_schema import schemathesis_openapi
@@ -472,6 +472,7 @@ SCENARIOS: dict[str, Callable[[Rig], Figures]] = {
     "client-headers-never-forwarded": client_headers,
     "empty-secrets-refused": empty_secrets,
     "sigterm-with-open-streams": sigterm_with_open_streams,
+    "gateway-frozen-overload-refusal": frozen_with_a_crowd,
     "redis-killed-and-restarted": redis_killed_and_restarted,
     "redis-frozen-sigstop": redis_frozen_and_thawed,
     "policy-reload-under-load": reload_under_load,

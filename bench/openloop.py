@@ -37,6 +37,9 @@ SAMPLE_S = 0.1
 UNANSWERED_NEW = "unanswered, new connection"
 UNANSWERED_REUSED = "unanswered, reused connection"
 CUT = "response cut"
+# A 503 is the server refusing the request at once (Floorgate overloaded: `overloaded`, with
+# Retry-After), kept apart from requests it took up and then answered late or never.
+REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ class Worker:
     def _finish(self, conn: Exchange, keep_alive: bool, scheduled: float) -> None:
         out, now = self.outcome, time.perf_counter()
         if conn.status != 200:
-            key = f"status {conn.status}"
+            key = REFUSED if conn.status == 503 else f"status {conn.status}"
             out.failures[key] = out.failures.get(key, 0) + 1
         elif self.plan.stream and not conn.ended_with_done:
             out.failures["no [DONE]"] = out.failures.get("no [DONE]", 0) + 1

@@ -175,3 +175,19 @@ def test_a_lost_connection_is_counted_by_what_the_client_had_seen() -> None:
     out = uvloop.run(one_by_one(one_then_unanswered, 2))
     assert (out.ok, out.failures) == (1, {openloop.UNANSWERED_REUSED: 1})
     assert uvloop.run(one_by_one(begun, 2)).failures == {openloop.CUT: 2}
+
+
+def _status(code: int) -> object:
+    async def answer(conn: Conn) -> None:
+        body = b'{"error": {"code": "overloaded"}}'
+        head = f"HTTP/1.1 {code} X\r\nretry-after: 1\r\ncontent-length: {len(body)}\r\n\r\n"
+        while await conn.read_request() is not None:
+            await conn.send(head.encode() + body)
+
+    return answer
+
+
+def test_a_503_is_counted_as_refused_apart_from_other_statuses() -> None:
+    # A server refusing at once (Floorgate overloaded) is not one that answered late or never.
+    assert uvloop.run(one_by_one(_status(503), 2)).failures == {openloop.REFUSED: 2}
+    assert uvloop.run(one_by_one(_status(500), 1)).failures == {"status 500": 1}
