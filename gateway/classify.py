@@ -78,6 +78,8 @@ def classify_text(text: str) -> Verdict:
     """The text rules: a refusal near the start, a question instead of an answer, or doubt;
     a reply with code that asks about, or states its reading of, the task is a flag."""
     reply = Reply.of(text)
+    if not reply.hits and "?" not in reply.prose:
+        return ANSWER  # every rule starts at a cue's opening or at a question: none here
     found = declined(reply)
     if found:
         return Verdict("abstain", "declined", "text", found)

@@ -113,11 +113,15 @@ def _index(table: Iterable[Cue]) -> dict[str, list[Entry]]:
 def _first(
     by_opening: dict[str, list[Entry]], text: str, hits: Hits, limit: int | None, begin: int
 ) -> Found | None:
+    # Only the phrases whose opening occurs are looked at, in table order. The openings of
+    # most tables are absent from most replies: one set intersection, in C, says so.
+    opened = hits.keys() & by_opening.keys()
+    if not opened:
+        return None
     size = len(text)
     end = size if limit is None or limit > size else limit
     stop = min(size, end + SPAN)
-    # Only the phrases whose opening occurs are looked at, in table order.
-    present = sorted(e for literal in hits for e in by_opening.get(literal, ()))
+    present = sorted(e for literal in opened for e in by_opening[literal])
     for _, c, literal, phrase in present:
         tried = 0
         for start in hits[literal]:
