@@ -50,23 +50,35 @@ def check_chat_shapes(body: dict[str, Any]) -> None:
         _message(f"messages[{i}]", message)
 
 
+# Each scalar field's place in the order above: the first wrong one, in this order, is named.
+_SCALAR_ORDER = {
+    name: place for place, name in enumerate((*NUMBERS, *INTEGERS, *BOOLEANS, *OBJECTS, *STRINGS))
+}
+_SCALARS = frozenset(_SCALAR_ORDER)
+_TYPED: dict[str, tuple[type, str]] = {
+    **{name: (bool, "a boolean") for name in BOOLEANS},
+    **{name: (dict, "an object") for name in OBJECTS},
+    **{name: (str, "a string") for name in STRINGS},
+}
+
+
 def _scalars(body: dict[str, Any]) -> None:
-    for name, (low, high) in NUMBERS.items():
-        value = body.get(name)
-        if value is not None:
-            _number(name, value, low, high, "a number")
-    for name, (low, high) in INTEGERS.items():
-        value = body.get(name)
-        if value is not None:
+    # Only the fields the body has (a request sends a few of the 25): found in C, then put
+    # in order; asking for each of the 25 in turn was a third of the chat body's check.
+    for name in sorted(body.keys() & _SCALARS, key=_SCALAR_ORDER.__getitem__):
+        value = body[name]
+        if value is None:
+            continue
+        if name in NUMBERS:
+            _number(name, value, *NUMBERS[name], "a number")
+        elif name in INTEGERS:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise _type(name, "an integer", value)
-            _number(name, value, low, high, "an integer")
-    for name in BOOLEANS:
-        _expect(body, name, bool, "a boolean")
-    for name in OBJECTS:
-        _expect(body, name, dict, "an object")
-    for name in STRINGS:
-        _expect(body, name, str, "a string")
+            _number(name, value, *INTEGERS[name], "an integer")
+        else:
+            kind, described = _TYPED[name]
+            if not isinstance(value, kind):
+                raise _type(name, described, value)
 
 
 def _message(path: str, message: Any) -> None:
@@ -140,12 +152,6 @@ def _tool_choice(choice: Any) -> None:
         return
     if choice not in TOOL_CHOICES:
         raise _value("tool_choice", choice, TOOL_CHOICES)
-
-
-def _expect(body: dict[str, Any], name: str, kind: type, described: str) -> None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, kind):
-        raise _type(name, described, value)
 
 
 def _number(name: str, value: Any, low: float | None, high: float | None, described: str) -> None:
