@@ -20,6 +20,16 @@ def free_port() -> int:
         return port
 
 
+def recv_until(sock: socket.socket, marker: bytes, answer: bytes = b"") -> bytes:
+    """What the socket sends until `marker` has come (appended to `answer`), or it closes."""
+    while marker not in answer:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        answer += piece
+    return answer
+
+
 @contextmanager
 def serve_in_thread(app: Any, port: int | None = None, http: Any = "auto") -> Iterator[str]:
     """Run `app` under a real uvicorn server; yield its base URL; stop it afterwards."""

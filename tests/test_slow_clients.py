@@ -16,7 +16,7 @@ from gateway.api.server import head_limited
 from gateway.app import Floorgate, create_app
 from gateway.settings import Settings
 from tests.conftest import count, counted
-from tests.servers import serve_in_thread
+from tests.servers import recv_until, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,7 @@ def head_only(url: str, headers: str, body: bytes = b"") -> int:
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
         head = f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n{headers}\r\n"
         sock.sendall(head.encode() + body)
-        answer = b""
-        while b"\r\n" not in answer:
-            piece = sock.recv(4096)
-            if not piece:
-                break
-            answer += piece
+        answer = recv_until(sock, b"\r\n")
     return int(answer.split(b" ", 2)[1])
 
 
