@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.results import (
     FLOOR,
     FLOORGATE,
+    FLOORGATE_AGAINST,
     FLOORGATE_LIMITS,
     FLOORGATE_LITELLM,
     FLOORGATE_REDIS,
@@ -21,8 +23,8 @@ from bench.results import (
     ratio,
 )
 
-GATEWAYS = (FLOOR, FLOORGATE, FLOORGATE_LIMITS, FLOORGATE_REDIS, FLOORGATE_REDIS_LIMITS,
-            FLOORGATE_LITELLM, LITELLM_PROXY)  # fmt: skip
+GATEWAYS = (FLOOR, FLOORGATE, FLOORGATE_AGAINST, FLOORGATE_LIMITS, FLOORGATE_REDIS,
+            FLOORGATE_REDIS_LIMITS, FLOORGATE_LITELLM, LITELLM_PROXY)  # fmt: skip
 PROCESSES = (FLOOR, FLOORGATE, LITELLM_PROXY)
 PEAK = 64  # the concurrency the throughput figures are quoted at
 PERCENTILES = (50, 90, 99)
@@ -107,21 +109,30 @@ def limit_rows(results: Results) -> list[list[str]]:
     return rows
 
 
-def goals(results: Results) -> list[Goal]:
-    rps = median(results.rps(FLOORGATE, PEAK))
+def goals(results: Results, target: str = FLOORGATE) -> list[Goal]:
+    """The goals, met or not by `target` (Floorgate, or with --against the other checkout's)."""
+    rps = median(results.rps(target, PEAK))
     litellm_rps = median(results.rps(LITELLM_PROXY, PEAK))
     return [
         Goal("rps c64 / LiteLLM proxy", ratio(rps, litellm_rps), 25, True, "x"),
         Goal("rps c64 / floor", ratio(rps, median(results.rps(FLOOR, PEAK))), 0.40, True, "x"),
-        Goal("overhead p50, c=1", median(results.overhead(FLOORGATE, 1, 50)), 0.6, False, " ms"),
-        Goal("overhead p99, c=1", median(results.overhead(FLOORGATE, 1, 99)), 2.0, False, " ms"),
-        Goal(
-            "stream TTFB overhead p50", median(results.ttfb_overhead(FLOORGATE)), 0.6, False, " ms"
-        ),
-        Goal("CPU per request, c=64", median(results.cpu(FLOORGATE, PEAK)), 0.5, False, " ms"),
-        Goal("start to /readyz 200", median(results.ready(FLOORGATE)), 1.5, False, " s"),
-        Goal("RSS after load", median(results.rss(FLOORGATE)), 120, False, " MiB"),
+        Goal("overhead p50, c=1", median(results.overhead(target, 1, 50)), 0.6, False, " ms"),
+        Goal("overhead p99, c=1", median(results.overhead(target, 1, 99)), 2.0, False, " ms"),
+        Goal("stream TTFB overhead p50", median(results.ttfb_overhead(target)), 0.6, False, " ms"),
+        Goal("CPU per request, c=64", median(results.cpu(target, PEAK)), 0.5, False, " ms"),
+        Goal("start to /readyz 200", median(results.ready(target)), 1.5, False, " s"),
+        Goal("RSS after load", median(results.rss(target)), 120, False, " MiB"),
     ]
+
+
+def against_rows(results: Results) -> list[list[str]]:
+    """Each goal's figure for this checkout and for --against's, from the same rounds."""
+    rows = []
+    for ours, theirs in zip(goals(results), goals(results, FLOORGATE_AGAINST), strict=True):
+        change = ratio(ours.value, theirs.value)
+        rows.append([ours.label, *ours.row()[1:2], *theirs.row()[1:2],
+                     "-" if change is None else f"{100 * (change - 1):+.1f}%"])  # fmt: skip
+    return rows
 
 
 def litellm_ratio_rows(results: Results) -> list[list[str]]:
@@ -191,10 +202,12 @@ def summary(results: Results) -> dict[str, object]:
     line: dict[str, object] = {k: None if v is None else round(v, 4) for k, v in figures.items()}
     line["errors"] = {t: results.errors(t) for t in results.targets()}
     line["goals"] = {g.label: g.verdict() for g in goals(results)}
+    if FLOORGATE_AGAINST in results.targets():
+        line["against"] = {g.label: g.value for g in goals(results, FLOORGATE_AGAINST)}
     return line
 
 
-def print_all(results: Results) -> None:
+def print_all(results: Results, against: Path | None = None) -> None:
     print_table(
         "Throughput and latency: median [min-max] over rounds; ms; cpu is the server's",
         ["target", "c", "req/s", "p50", "p90", "p99", "cpu ms/req"],
@@ -221,6 +234,12 @@ def print_all(results: Results) -> None:
         ["figure", "value", "goal", "result"],
         [g.row() for g in goals(results)],
     )
+    if FLOORGATE_AGAINST in results.targets():
+        print_table(
+            f"This checkout against {against} (floorgate-against), same rounds: medians",
+            ["figure", "this", "against", "change"],
+            against_rows(results),
+        )
     if LITELLM_PROXY in results.targets():
         print_table(
             "Floorgate / LiteLLM proxy (medians)", ["figure", "ratio"], litellm_ratio_rows(results)

@@ -12,6 +12,7 @@ MOCK = "mock"
 FLOOR = "floor"
 FLOORGATE = "floorgate"
 FLOORGATE_LITELLM = "floorgate-litellm"
+FLOORGATE_AGAINST = "floorgate-against"  # --against DIR: another checkout's gateway
 FLOORGATE_LIMITS = "floorgate+limits"  # the same process as FLOORGATE, a workflow with limits
 FLOORGATE_REDIS = "floorgate-redis"  # --redis: state (and limits) in Redis
 FLOORGATE_REDIS_LIMITS = "floorgate-redis+limits"

@@ -1,7 +1,7 @@
 """`make bench`: Floorgate under wrk against a mock upstream, beside the floor and LiteLLM.
 
     .venv/bin/python -m bench.run [--duration 5] [--runs 3] [--vs-litellm] [--skip-gateway]
-                                  [--redis redis://127.0.0.1:6379/0]
+                                  [--redis redis://127.0.0.1:6379/0] [--against DIR]
 
 Every target is loaded in the same rounds, in turn, so that each figure can be set against the
 mock called directly in the same round. The tables go to stdout, one JSON summary line last;
@@ -27,6 +27,7 @@ from bench.procs import Children, StartupError, cpu_seconds, rss_mib
 from bench.results import (
     FLOOR,
     FLOORGATE,
+    FLOORGATE_AGAINST,
     FLOORGATE_LIMITS,
     FLOORGATE_LITELLM,
     FLOORGATE_REDIS,
@@ -102,9 +103,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-gateway", action="store_true", help="measure without Floorgate (mock, floor only)"
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="DIR",
+        help="also run the gateway/ of another checkout (a git worktree of main, say) as "
+        "floorgate-against, in the same rounds, alternating with this one",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.duration < 1 or args.ttfb_requests < 1:
         parser.error("--runs, --duration and --ttfb-requests must be at least 1")
+    if args.against is not None and (args.skip_gateway or not (args.against / "gateway").is_dir()):
+        parser.error("--against needs a checkout with a gateway/ folder, and the gateway run")
     return args
 
 
@@ -122,6 +132,13 @@ def start_services(
         services[FLOORGATE] = start_timed(
             children, FLOORGATE, launch, "/readyz", args.runs, READY_TIMEOUT_S
         )
+        if args.against is not None:
+            launch = floorgate_launch(
+                write_policy(workdir, base, direct_only=True), PYTHONPATH=str(args.against)
+            )
+            services[FLOORGATE_AGAINST] = start_timed(
+                children, FLOORGATE_AGAINST, launch, "/readyz", args.runs, READY_TIMEOUT_S
+            )
         if args.redis:
             launch = floorgate_launch(
                 write_policy(workdir, base, direct_only=True),
@@ -156,6 +173,7 @@ def load_targets(services: dict[str, Service]) -> list[Target]:
         MOCK: (MOCK, "mock"),
         FLOOR: (FLOOR, "mock"),
         FLOORGATE: (FLOORGATE, DIRECT_MODEL),
+        FLOORGATE_AGAINST: (FLOORGATE_AGAINST, DIRECT_MODEL),
         FLOORGATE_LIMITS: (FLOORGATE, LIMITED_MODEL),
         FLOORGATE_REDIS: (FLOORGATE_REDIS, DIRECT_MODEL),
         FLOORGATE_REDIS_LIMITS: (FLOORGATE_REDIS, LIMITED_MODEL),
@@ -180,9 +198,11 @@ def stream_targets(services: dict[str, Service]) -> list[ttfb.StreamTarget]:
         ttfb.StreamTarget(MOCK, services[MOCK].base + STREAM, request_body("mock", True)),
         ttfb.StreamTarget(FLOOR, services[FLOOR].base + STREAM, request_body("mock", True)),
     ]
-    if FLOORGATE in services:
-        body = request_body(STREAM_MODEL, True)
-        targets.append(ttfb.StreamTarget(FLOORGATE, services[FLOORGATE].base + COMPLETIONS, body))
+    body = request_body(STREAM_MODEL, True)
+    for name in (FLOORGATE, FLOORGATE_AGAINST):
+        if name in services:
+            url = services[name].base + COMPLETIONS
+            targets.append(ttfb.StreamTarget(name, url, body))
     return targets
 
 
@@ -208,11 +228,26 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def alternated(targets: list[Target], index: int) -> list[Target]:
+    """Odd rounds load floorgate-against before floorgate, so that neither always goes first."""
+    names = [t.name for t in targets]
+    if index % 2 == 0 or FLOORGATE_AGAINST not in names:
+        return targets
+    ours, theirs = names.index(FLOORGATE), names.index(FLOORGATE_AGAINST)
+    swapped = list(targets)
+    swapped[ours], swapped[theirs] = targets[theirs], targets[ours]
+    return swapped
+
+
 def one_round(
-    results: Results, targets: list[Target], services: dict[str, Service], args: argparse.Namespace
+    results: Results,
+    targets: list[Target],
+    services: dict[str, Service],
+    args: argparse.Namespace,
+    index: int = 0,
 ) -> None:
     for connections in CONNECTIONS:
-        for target in targets:
+        for target in alternated(targets, index):
             sample = measure(target, connections, args.duration)
             results.add_load(target.name, connections, sample)
             load = sample.load
@@ -222,7 +257,7 @@ def one_round(
             )
     for name, values in ttfb.measure(stream_targets(services), args.ttfb_requests).items():
         results.ttfb_p50_ms.setdefault(name, []).append(percentile(values, 50))
-    for name in (FLOOR, FLOORGATE, FLOORGATE_LITELLM, LITELLM_PROXY):
+    for name in (FLOOR, FLOORGATE, FLOORGATE_AGAINST, FLOORGATE_LITELLM, LITELLM_PROXY):
         if name in services:
             results.rss_mib.setdefault(name, []).append(rss_mib(services[name].child.pid))
 
@@ -237,20 +272,22 @@ def benchmark(args: argparse.Namespace, workdir: Path, children: Children) -> Re
     warm_up(targets)
     for index in range(args.runs):
         progress(f"round {index + 1}/{args.runs}")
-        one_round(results, targets, services, args)
+        one_round(results, targets, services, args, index)
     return results
 
 
-def print_header(args: argparse.Namespace) -> None:
+def print_header(args: argparse.Namespace, load_before: float) -> None:
     print(
         f"Floorgate benchmark: {args.runs} rounds, {args.duration} s per wrk run,"
         f" connections {', '.join(map(str, CONNECTIONS))}; {os.cpu_count()} CPUs,"
-        f" Python {platform.python_version()}, client and servers on one machine (loopback)"
+        f" Python {platform.python_version()}, client and servers on one machine (loopback);"
+        f" load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
     workdir = Path(tempfile.mkdtemp(prefix="floorgate-bench-"))
     try:
         with Children(workdir) as children:
@@ -266,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench failed: {exc}\n(logs kept in {workdir})", file=sys.stderr)
         return 1
     shutil.rmtree(workdir, ignore_errors=True)
-    print_header(args)
-    report.print_all(results)
+    print_header(args, load_before)
+    report.print_all(results, args.against)
     return check_errors(results)
 
 
