@@ -6,9 +6,11 @@ read. The connection's transport is recorded beneath the real protocol and serve
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client import CollectorRegistry
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from gateway.api.server import head_limited
+from gateway.api.server import HeadWithBody, head_limited
 from gateway.app import create_app
 from gateway.exchange import Receive, Scope, Send
 from gateway.settings import Settings
@@ -164,3 +167,36 @@ def test_a_head_whose_body_waits_is_sent_at_once() -> None:
             answer = recv_until(sock, b"late\r\n0\r\n\r\n", answer)
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert [w.startswith(b"HTTP/1.1 200") for w in connections[-1]] == [True, False]
+
+
+def test_a_served_request_leaves_no_reference_cycle(recorded: tuple[str, list[Writes]]) -> None:
+    """The head's holder and uvicorn's cycle, which holds it, are freed by reference counting
+    as the request ends (the cycle holds the request's scope, and so its whole state)."""
+    url, connections = recorded
+    writes = sum(map(len, connections))
+    gc.collect()
+    gc.disable()  # no automatic collection may free a cycle before it is looked for
+    try:
+        with client_for(url) as client:
+            for stream in (False, True, False):
+                reply = client.chat.completions.create(
+                    model="workflow/bulk-summarization",
+                    messages=[{"role": "user", "content": "hi"}],
+                    stream=stream,
+                )
+                if stream:
+                    list(reply)  # type: ignore[call-overload]
+        time.sleep(0.2)  # the connection's close reaches the server
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [
+            type(o).__name__
+            for o in gc.garbage
+            if isinstance(o, HeadWithBody | RequestResponseCycle)
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert sum(map(len, connections)) >= writes + 3  # three answers, each a write or more
+    assert left == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_body
 
@@ -52,7 +52,7 @@ class HeadLimited(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # a new request's
-            cycle.transport = HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
+            cycle.transport = HeadWithBody(self.transport)  # type: ignore[assignment]
 
     def _too_large(self) -> None:
         self._refuse(HeadersTooLarge(
@@ -99,21 +99,24 @@ class HeadLimited(HttpToolsProtocol):
 
 # Past this a body goes in its own buffer beside the head (one writev) instead of being copied.
 _JOIN_MAX = 64 * 1024
+# The one write a cycle makes before its response's head, from receive(): never held.
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class HeadWithBody:
     """The connection as a response's cycle (uvicorn's RequestResponseCycle) writes to it: the
-    response's head, its first write once the response has started, waits for the body's first
+    response's head, the cycle's first write but a 100 Continue, waits for the body's first
     bytes and goes with them in one send. uvicorn writes them apart, and the event loop sends
     each write at once: two sends, two TCP segments and two wake-ups of the client for every
     response. A head whose body does not follow in the same turn of the loop (a stream waiting
-    for its first chunk, a HEAD request's) is sent at the turn's end."""
+    for its first chunk, a HEAD request's) is sent at the turn's end. It holds no reference to
+    the cycle, which holds it: a reference cycle would keep each request's state for the
+    collector to find."""
 
-    __slots__ = ("_cycle", "_held", "_started", "_transport")
+    __slots__ = ("_held", "_started", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+    def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._cycle = cycle
         self._held: bytes | None = None
         self._started = False  # the head has been written (held, or sent)
 
@@ -125,7 +128,7 @@ class HeadWithBody:
                 self._transport.write(held + data)
             else:
                 self._transport.writelines((held, data))
-        elif not self._started and self._cycle.response_started:  # not a 100 Continue
+        elif not self._started and data != _CONTINUE:
             self._started = True
             self._held = data
             asyncio.get_running_loop().call_soon(self.flush)
