@@ -124,9 +124,16 @@ class MemoryStore:
     def _count(
         self, route: str, model: str, workflow: str, at: float, names: Sequence[str]
     ) -> None:
+        buckets = self._buckets
         for width in (MINUTE, HOUR):
             key = (route, model, width, int(at // width) * width)
-            counts = self._buckets.setdefault(key, {}).setdefault(workflow, Counts())
+            # Looked up before made: every answer comes here, nearly all to existing counts.
+            by_workflow = buckets.get(key)
+            if by_workflow is None:
+                by_workflow = buckets[key] = {}
+            counts = by_workflow.get(workflow)
+            if counts is None:
+                counts = by_workflow[workflow] = Counts()
             for name in names:
                 counts.bump(name)
 
@@ -180,10 +187,14 @@ class MemoryStore:
                 outcomes.pop(key, None)
 
 
+# What an answered record counts, by (abstained, self-flagged).
+_NAMES = {
+    (False, False): ("answered",),
+    (True, False): ("answered", "abstained"),
+    (False, True): ("answered", "self_flagged"),
+    (True, True): ("answered", "abstained", "self_flagged"),
+}
+
+
 def _names(record: Record) -> tuple[str, ...]:
-    names = ["answered"]
-    if record.abstained:
-        names.append("abstained")
-    if record.self_flagged:
-        names.append("self_flagged")
-    return tuple(names)
+    return _NAMES[bool(record.abstained), bool(record.self_flagged)]
