@@ -25,7 +25,8 @@ def head_limited(max_bytes: int, timeout_s: float) -> type[HttpToolsProtocol]:
 class HeadLimited(HttpToolsProtocol):
     max_bytes = 64 * 1024
     timeout_s = 10.0
-    _head_bytes = 0
+    _head_bytes = 0  # of the head being read; 0 until its first byte
+    _head_since = 0.0  # when its first byte came
     _reading_head = True  # between requests too: the next byte starts a head
     _head_timer: asyncio.TimerHandle | None = None
     _refused = False  # answered and closing: nothing more is parsed
@@ -34,12 +35,18 @@ class HeadLimited(HttpToolsProtocol):
         if self._refused:
             return
         if self._reading_head:
+            if not self._head_bytes:
+                self._head_since = self.loop.time()
             self._head_bytes += len(data)
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(self.timeout_s, self._too_slow)
         super().data_received(data)
-        if self._reading_head and self._head_bytes > self.max_bytes:
-            self._too_large()  # still coming: httptools would hold it all
+        if self._reading_head and self._head_bytes:  # a head begun and still coming
+            if self._head_bytes > self.max_bytes:
+                self._too_large()  # httptools would hold it all
+            elif self._head_timer is None:
+                # Armed only for a head that did not come whole in its first read: nearly
+                # every head does, and needs no timer of its own.
+                deadline = self._head_since + self.timeout_s
+                self._head_timer = self.loop.call_at(deadline, self._too_slow)
 
     def on_headers_complete(self) -> None:
         self._reading_head, self._head_bytes = False, 0
