@@ -16,6 +16,7 @@ import orjson
 
 from gateway.chat_stream import ChatStreamFixer, needs_fixing
 from gateway.contract_stream import ContractFilter
+from gateway.deadline import within
 from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
 from gateway.exchange import Exchange, Send
 from gateway.plan import Call
@@ -221,6 +222,9 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Read briefly past [DONE] to the end of the body: a body read to its end gives its
     connection back to the pool, where closing it early would cost the next stream a handshake."""
     with suppress(Exception):
-        async with asyncio.timeout(DRAIN_S):
-            async for _ in chunks:
-                pass
+        await within(DRAIN_S, _read_all(chunks))
+
+
+async def _read_all(chunks: AsyncIterator[bytes]) -> None:
+    async for _ in chunks:
+        pass

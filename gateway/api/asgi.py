@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from gateway.deadline import within
 from gateway.errors import GatewayError, PayloadTooLarge, RequestTimeout, error_body
 from gateway.exchange import Headers, Receive, Scope, Send, send_response
 
@@ -23,8 +22,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     try:
-        async with asyncio.timeout(timeout_s):
-            return await _read(receive, limit)
+        return await within(timeout_s, _read(receive, limit))
     except TimeoutError:
         raise RequestTimeout(
             f"The request body did not arrive within {timeout_s:g} s; send it whole, promptly."
