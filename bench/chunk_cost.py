@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import llm_mock, openloop
-from bench.peers import start_mock
+from bench.peer_targets import start_mock
 from bench.procs import Children, stat_fields
 from bench.run import STREAM_MODEL, request_body
 from bench.services import ROOT, floorgate_launch, start_timed, write_policy

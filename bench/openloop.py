@@ -61,6 +61,7 @@ class Outcome:
     ok: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     latency_ms: list[float] = field(default_factory=list)  # of the successful requests
+    ended_s: list[float] = field(default_factory=list)  # when each of those ended, from the start
     ttfb_ms: list[float] = field(default_factory=list)
     late_ms: list[float] = field(default_factory=list)  # start behind schedule, every request
     in_flight: list[int] = field(default_factory=list)  # sampled every SAMPLE_S
@@ -72,6 +73,7 @@ class Outcome:
         self.ok += other.ok
         self.failures = dict(Counter(self.failures) + Counter(other.failures))
         self.latency_ms += other.latency_ms
+        self.ended_s += other.ended_s
         self.ttfb_ms += other.ttfb_ms
         self.late_ms += other.late_ms
         width = max(len(self.in_flight), len(other.in_flight))
@@ -175,6 +177,7 @@ class Worker:
         self.outcome = Outcome()
         self._idle: list[Exchange] = []
         self._running = 0
+        self._t0 = 0.0  # perf_counter() at the first arrival
 
     async def one(self, scheduled: float) -> None:
         out = self.outcome
@@ -208,6 +211,7 @@ class Worker:
         else:
             out.ok += 1
             out.latency_ms.append(round((now - scheduled) * 1000, 3))
+            out.ended_s.append(round(now - self._t0, 3))
             out.ttfb_ms.append(round((conn.first_byte - scheduled) * 1000, 3))
         if keep_alive and conn.open:
             self._idle.append(conn)
@@ -229,6 +233,7 @@ class Worker:
         count = int(plan.rate * plan.duration_s)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         cpu0, t0 = _cpu(), time.perf_counter()
+        self._t0 = t0
         tasks: set[asyncio.Task[None]] = set()
         sampler = asyncio.create_task(self._sample())
         for index in range(count):
@@ -273,9 +278,10 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(plan: Plan, workers: int = 2) -> Outcome:
-    """The plan split over `workers` processes started together; their figures merged."""
-    start_at = time.time() + 0.5
+def run(plan: Plan, workers: int = 2, start_at: float | None = None) -> Outcome:
+    """The plan split over `workers` processes that start it together at `start_at`
+    (time.time(); half a second from now by default); their figures merged."""
+    start_at = time.time() + 0.5 if start_at is None else start_at
     share = Plan(**{**asdict(plan), "rate": plan.rate / workers})
     argv = [sys.executable, "-m", "bench.openloop", "--worker", json.dumps(asdict(share))]
     procs = [

@@ -14,6 +14,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from bench.openloop import Outcome
 
 MIN_SUCCESS = 0.999
 MAX_OVERHEAD_P99_MS = 5.0
@@ -91,6 +94,19 @@ class Step:
         if self.in_flight < 1:
             return None
         return max(0.0, self.rss_peak_mib - self.rss_idle_mib) * 1024 / self.in_flight
+
+
+def generated(out: Outcome) -> dict[str, Any]:
+    """A step's figures that come from the load generator alone, whatever part of it is read."""
+    return {
+        "sent": out.sent,
+        "ok": out.ok,
+        "ttfb_p99_ms": percentile(out.ttfb_ms, 99),
+        "generator_cpu_pct": 100 * out.cpu_s / out.wall_s if out.wall_s else 0.0,
+        "generator_late_p99_ms": percentile(out.late_ms, 99),
+        "failures": out.failures,
+        "duration_s": out.wall_s,
+    }
 
 
 def steady_mean(samples: Sequence[int]) -> float:

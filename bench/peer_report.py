@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
+from bench import held_report
 from bench.llm_mock import Shape
 from bench.peer_figures import DIRECT, MAX_OVERHEAD_P99_MS, Step, best_step, ratio
 from bench.report import Goal
@@ -33,8 +34,13 @@ def directs(steps: Sequence[Step]) -> dict[float, Step]:
     return {s.rate: s for s in steps if s.target == DIRECT}
 
 
-def print_steps(variant: str, steps: Sequence[Step]) -> None:
-    base = directs(steps)
+def print_steps(
+    variant: str, steps: Sequence[Step], bases: Sequence[Step | None] | None = None
+) -> None:
+    """`bases`: each step's mock, by default the mock's step at the same rate."""
+    by_rate = directs(steps)
+    if bases is None:
+        bases = [by_rate.get(s.rate) if s.target != DIRECT else None for s in steps]
     print(f"### Every step, {variant}\n")
     rows = [
         [
@@ -43,17 +49,17 @@ def print_steps(variant: str, steps: Sequence[Step]) -> None:
             f"{100 * s.success:.2f} %",
             fmt(s.latency_p50_ms, 0),
             fmt(s.latency_p99_ms, 0),
-            fmt(s.overhead_p99_ms(base.get(s.rate)) if s.target != DIRECT else None),
+            fmt(s.overhead_p99_ms(base)),
             fmt(s.in_flight, 0),
             fmt(s.server_cpu_s),
             fmt(s.mock_cpu_s),
             fmt(s.loop_lag_p99_ms),
             fmt(s.probe_p99_ms),
             f"{s.generator_cpu_pct:.0f} % / {fmt(s.generator_late_p99_ms)}",
-            verdict(s, base.get(s.rate)),
+            verdict(s, base),
             ", ".join(f"{k}: {v}" for k, v in s.failures.items()),
         ]
-        for s in steps
+        for s, base in zip(steps, bases, strict=True)
     ]
     header = ["rate/s", "target", "success", "p50 ms", "p99 ms", "overhead p99", "in flight",
               "server CPU s", "mock CPU s", "loop lag p99 ms", "probe p99 ms",
@@ -187,6 +193,7 @@ def rate_goal(label: str, steps: Sequence[Step], strict: bool, peer: str, limit:
 
 
 def stream_targets(steps: Sequence[Step], shape: Shape) -> list[Goal]:
+    """Each label names the shape: `held_report.targets` judges the same goals on held streams."""
     strict, where, base = bests(steps, True), at_figures(steps), directs(steps)
     ours, litellm = where[FLOORGATE][0], where["litellm-proxy"][0]
     top = max(base) if base else None
@@ -199,15 +206,16 @@ def stream_targets(steps: Sequence[Step], shape: Shape) -> list[Goal]:
     passed = strict[FLOORGATE]
     in_flight = passed.in_flight if passed and passed.success == 1.0 else 0.0
     ours_rss = ours.rss_kib_per_in_flight() if ours else None
+    name = f"streams ({shape.chunk_ms} ms apart):"
     return [
-        rate_goal("streams: strict rate / LiteLLM's", steps, True, "litellm-proxy", 20),
-        rate_goal("streams: sustained rate / LiteLLM's", steps, False, "litellm-proxy", 20),
-        Goal("streams: CPU a chunk / LiteLLM's", ratio(chunk(ours), chunk(litellm)), 0.1, False,
+        rate_goal(f"{name} strict rate / LiteLLM's", steps, True, "litellm-proxy", 20),
+        rate_goal(f"{name} sustained rate / LiteLLM's", steps, False, "litellm-proxy", 20),
+        Goal(f"{name} CPU a chunk / LiteLLM's", ratio(chunk(ours), chunk(litellm)), 0.1, False,
              "x"),
-        Goal(f"streams: goodput at {top or 0:g}/s / direct", goodput, 0.9, True, "x"),
-        Goal("streams: in flight, strict, 100 % ok", in_flight, 2000, True, ""),
-        Goal("streams: RSS per request in flight", ours_rss, 50, False, " KiB"),
-        Goal("streams: event-loop lag p99", ours.loop_lag_ms() if ours else None, 5, False, " ms"),
+        Goal(f"{name} goodput at {top or 0:g}/s / direct", goodput, 0.9, True, "x"),
+        Goal(f"{name} in flight, strict, 100 % ok", in_flight, 2000, True, ""),
+        Goal(f"{name} RSS per request in flight", ours_rss, 50, False, " KiB"),
+        Goal(f"{name} event-loop lag p99", ours.loop_lag_ms() if ours else None, 5, False, " ms"),
     ]  # fmt: skip
 
 
@@ -222,19 +230,42 @@ def rate(step: Step | None) -> float | None:
     return step.rate if step else None
 
 
+def print_held(steps: Sequence[Step], shape: Shape) -> list[dict[str, object]]:
+    print_steps(held_report.title(shape), steps, held_report.bases(steps))
+    rows = held_report.level_rows(steps, shape)
+    print(f"### Figures, {held_report.title(shape)}\n")
+    if rows:
+        table(list(rows[0]), [[held_report.cell(v) for v in row.values()] for row in rows])
+    print(held_report.NOTE.format(stream_s=shape.stream_s))
+    return rows
+
+
 def print_all(
-    steps: dict[str, list[Step]], shape: Shape, rss_after: float, ledger_bytes: float | None
+    steps: dict[str, list[Step]],
+    shape: Shape,
+    rss_after: float,
+    ledger_bytes: float | None,
+    held: Shape | None = None,
 ) -> None:
+    """`held`: the shape of the held streams' ladder, `steps[held_report.HELD]`."""
     summary: dict[str, object] = {}
+    goals = []
     for variant, ladder in steps.items():
+        if variant == held_report.HELD:
+            continue
         print_steps(variant, ladder)
         summary[variant] = print_figures(variant, ladder, shape)
-    goals = stream_targets(steps.get("stream", []), shape) + whole_targets(steps.get("whole", []))
+        goals += stream_targets(ladder, shape) if variant == "stream" else whole_targets(ladder)
+    if held is not None and held_report.HELD in steps:
+        summary[held_report.HELD] = print_held(steps[held_report.HELD], held)
+        goals += held_report.targets(steps[held_report.HELD], held)
+        summary["held_shape"] = held.__dict__
     goals.append(Goal("in-memory ledger, a record", ledger_bytes, 150, False, " B"))
     print("### Targets\n")
     table(["target", "value", "goal", "result"], [g.row() for g in goals])
-    print(f"Floorgate's RSS after the whole ladder: {rss_after:.0f} MiB (the 120 MiB goal is for"
-          " the standard load: `make bench`)\n")  # fmt: skip
+    if rss_after:  # measured after the peers' ladders; the held ladder has a gateway of its own
+        print(f"Floorgate's RSS after the whole ladder: {rss_after:.0f} MiB (the 120 MiB goal is"
+              " for the standard load: `make bench`)\n")  # fmt: skip
     summary["rss_after_mib"] = rss_after
     summary["targets"] = {g.label: {"value": g.value, "verdict": g.verdict()} for g in goals}
     summary["steps"] = {v: [s.__dict__ for s in ladder] for v, ladder in steps.items()}

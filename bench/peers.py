@@ -1,13 +1,16 @@
 """`make bench-vs-peers`: Floorgate, the LiteLLM proxy and Portkey's gateway under LLM-shaped load.
 
     .venv/bin/python -m bench.peers [--duration 8] [--stream-rates 10,25,...] [--whole-rates ...]
+                                    [--held-levels 500,1000,...] [--skip-held | --variants ...]
 
 One mock upstream that answers like a model (bench/llm_mock.py: streams of 100 chunks, 300 ms to
 the first and 20 ms apart; whole answers after 1.5 s), every peer in its own process against it,
 and open-loop load (bench/openloop.py) at rising rates. At each rate the mock is driven directly
 first, then each target still going, so every overhead is against the mock in the same rung;
 a target stops at the first rate it does not sustain (99.9 % ok, p99 within 1 s of the mock's).
-Tables to stdout, one JSON line last; progress to stderr. See docs/bench.md.
+Then held streams (bench/held.py): the same streams 200 ms a chunk apart, at levels of streams
+in flight, the mock and a fresh Floorgate alone. Tables to stdout, one JSON line last; progress
+to stderr. See docs/bench.md.
 """
 
 from __future__ import annotations
@@ -19,48 +22,28 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
-from bench import litellm_proxy, llm_mock, openloop, peer_report, portkey
-from bench.peer_figures import DIRECT, Step, percentile, steady_mean
-from bench.procs import Children, StartupError, cpu_seconds, free_port, rss_mib, wait_listening
-from bench.run import DIRECT_MODEL, STREAM_MODEL, request_body
-from bench.services import (
-    LITELLM_READY_TIMEOUT_S,
-    READY_TIMEOUT_S,
-    CheckError,
-    Service,
-    floorgate_launch,
-    litellm_launch,
-    start_timed,
-    write_policy,
+from bench import held, held_report, llm_mock, openloop, peer_report
+from bench.peer_figures import DIRECT, Step, generated, percentile, steady_mean
+from bench.peer_targets import (
+    FLOORGATE,
+    Target,
+    start_floorgate,
+    start_mock,
+    start_targets,
 )
+from bench.procs import Children, StartupError, cpu_seconds, rss_mib
+from bench.services import CheckError
 from bench.watch import Watch, lag_buckets, lag_p99_ms
 
-FLOORGATE, LITELLM, PORTKEY = "floorgate", "litellm-proxy", "portkey"
 STREAM_RATES = "2,5,10,25,50,100,200,400,600,880"
 WHOLE_RATES = "2,5,10,25,50,100,200,400,800,1300"
-PATHS = {"stream": llm_mock.STREAM_PATH, "whole": llm_mock.WHOLE_PATH}
-Headers = tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    url: str
-    pid: int
-    probe: str
-    headers: dict[str, Headers] = field(default_factory=dict)  # per variant
-    models: tuple[str, str] = ("mock-stream", "mock")  # (streamed, whole)
-    metrics: str = ""  # where its event-loop lag histogram is scraped (Floorgate's /metrics)
-
-    def plan(self, variant: str, rate: float, duration_s: float) -> openloop.Plan:
-        stream = variant == "stream"
-        body = request_body(self.models[0] if stream else self.models[1], stream).decode()
-        url = self.url + PATHS[variant] if self.name == DIRECT else self.url
-        headers = self.headers.get(variant, ())
-        return openloop.Plan(url, body, rate, duration_s, stream, headers)
+HELD_LEVELS = "500,1000,2000,3000"  # streams in flight
+HELD_CHUNK_MS = 200
+VARIANTS = ("stream", "whole", held_report.HELD)
+AGAINST = "floorgate-against"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,81 +58,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--whole-ms", type=int, default=1500)
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-portkey", action="store_true")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="which ladders to run")
+    parser.add_argument("--skip-held", action="store_true", help="no held streams (a quick look)")
+    parser.add_argument("--held-levels", default=HELD_LEVELS, help="held streams in flight, rising")
+    parser.add_argument("--held-chunk-ms", type=int, default=HELD_CHUNK_MS)
+    parser.add_argument(
+        "--held-duration", type=float, default=0.0, help="seconds of arrivals a level (2 streams)"
+    )
+    parser.add_argument(
+        "--against", type=Path, help="held streams: also a gateway from this checkout's gateway/"
+    )
     parser.add_argument(
         "--from-json", type=Path, help="print the tables of an earlier run's output"
     )
     args = parser.parse_args(argv)
     args.stream_rates = [float(r) for r in args.stream_rates.split(",") if r]
     args.whole_rates = [float(r) for r in args.whole_rates.split(",") if r]
+    args.held_levels = [int(n) for n in args.held_levels.split(",") if n]
+    args.variants = [v for v in args.variants.split(",") if v]
+    if args.skip_held and held_report.HELD in args.variants:
+        args.variants.remove(held_report.HELD)
+    unknown = set(args.variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"--variants: no such ladder {', '.join(sorted(unknown))}; {VARIANTS}")
+    stream_s = held_shape(args).stream_s
+    args.held_duration = args.held_duration or round(2 * stream_s)
+    if args.held_duration < stream_s + held.SETTLE_S + 2:
+        parser.error(f"--held-duration must exceed a held stream's {stream_s:g} s by 3 s")
     return args
-
-
-def start_mock(children: Children, workdir: Path, shape: llm_mock.Shape) -> Service:
-    prefix = workdir / "llm-nginx"
-    prefix.mkdir()
-    port = free_port()
-    config = llm_mock.render_config(prefix, port, shape)
-    argv = ["nginx", "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(config)]
-    child = children.start("llm-mock", argv)
-    wait_listening(child, port, READY_TIMEOUT_S)
-    return Service("llm-mock", child, f"http://127.0.0.1:{port}")
-
-
-def start_targets(args: argparse.Namespace, workdir: Path, children: Children) -> list[Target]:
-    mock = start_mock(children, workdir, shape_of(args))
-    whole, stream = mock.base + "/slow/v1", mock.base + "/llm/v1"
-    targets = [Target(DIRECT, mock.base, mock.child.pid, mock.base + "/healthz")]
-    policy = write_policy(workdir, mock.base, direct_only=True, paths=("/slow/v1", "/llm/v1"))
-    gateway = start_timed(children, FLOORGATE, floorgate_launch(policy), "/readyz", 1, 30.0)
-    targets.append(
-        Target(
-            FLOORGATE,
-            gateway.base + "/v1/chat/completions",
-            gateway.child.pid,
-            gateway.base + "/healthz",
-            models=(STREAM_MODEL, DIRECT_MODEL),
-            metrics=gateway.base + "/metrics",
-        )
-    )
-    if not args.skip_litellm:
-        key = litellm_proxy.master_key()
-        launch = litellm_launch(workdir, whole, key, **{"mock-stream": stream})
-        proxy = start_timed(
-            children, LITELLM, launch, litellm_proxy.READY_PATH, 1, LITELLM_READY_TIMEOUT_S
-        )
-        auth = (("authorization", f"Bearer {key}"),)
-        targets.append(
-            Target(
-                LITELLM,
-                proxy.base + "/v1/chat/completions",
-                proxy.child.pid,
-                proxy.base + litellm_proxy.READY_PATH,
-                {"stream": auth, "whole": auth},
-            )
-        )
-    if not args.skip_portkey:
-        targets.append(start_portkey(children, workdir, whole, stream))
-    return targets
-
-
-def start_portkey(children: Children, workdir: Path, whole: str, stream: str) -> Target:
-    script = portkey.ensure_installed()
-
-    def launch(port: int) -> tuple[list[str], dict[str, str]]:
-        return portkey.command(script, port), portkey.environment()
-
-    service = start_timed(children, PORTKEY, launch, portkey.READY_PATH, 1, READY_TIMEOUT_S)
-    return Target(
-        PORTKEY,
-        service.base + "/v1/chat/completions",
-        service.child.pid,
-        service.base + portkey.READY_PATH,
-        {"stream": portkey.headers(stream), "whole": portkey.headers(whole)},
-    )
 
 
 def shape_of(args: argparse.Namespace) -> llm_mock.Shape:
     return llm_mock.Shape(args.ttft_ms, args.chunk_ms, args.chunks, args.whole_ms)
+
+
+def held_shape(args: argparse.Namespace) -> llm_mock.Shape:
+    return llm_mock.Shape(args.ttft_ms, args.held_chunk_ms, args.chunks, args.whole_ms)
 
 
 def step(
@@ -163,22 +107,16 @@ def step(
         out = openloop.run(plan, args.workers)
     server_cpu_s, mock_cpu_s = cpu_seconds(target.pid) - before, cpu_seconds(mock_pid) - mock_before
     return Step(
+        **generated(out),
         target=target.name,
         rate=rate,
-        sent=out.sent,
-        ok=out.ok,
         latency_p50_ms=percentile(out.latency_ms, 50),
         latency_p99_ms=percentile(out.latency_ms, 99),
-        ttfb_p99_ms=percentile(out.ttfb_ms, 99),
         in_flight=steady_mean(out.in_flight),
         server_cpu_s=server_cpu_s,
         rss_idle_mib=idle,
         rss_peak_mib=watch.rss_peak_mib,
         probe_p99_ms=percentile(watch.probe_ms, 99),
-        generator_cpu_pct=100 * out.cpu_s / out.wall_s if out.wall_s else 0.0,
-        generator_late_p99_ms=percentile(out.late_ms, 99),
-        failures=out.failures,
-        duration_s=out.wall_s,
         mock_cpu_s=mock_cpu_s,
         loop_lag_p99_ms=lag_p99_ms(lag, lag_buckets(target.metrics)) if target.metrics else None,
     )
@@ -187,14 +125,14 @@ def step(
 WARM_UP = (5.0, 2.0)  # rate/s, seconds: before the ladder, unrecorded
 
 
-def warm_up(targets: list[Target], args: argparse.Namespace) -> None:
+def warm_up(targets: list[Target], args: argparse.Namespace, variants: tuple[str, ...]) -> None:
     """A few requests of each variant to every target before anything is recorded: a server
     just started is still settling (Floorgate reads its 3 MB price table beside serving, Node
     compiles its hot paths), which put the first rung's figures at the mercy of the start."""
     rate, seconds = WARM_UP
     print(f"  warming up: {rate:g}/s for {seconds:g} s of each variant", file=sys.stderr)
     for target in targets:
-        for variant in ("stream", "whole"):
+        for variant in variants:
             openloop.run(target.plan(variant, rate, seconds), args.workers)
 
 
@@ -253,6 +191,39 @@ def progress(result: Step, base: Step | None) -> None:
     )
 
 
+def held_ladder(args: argparse.Namespace, workdir: Path) -> list[Step]:
+    """Held streams, each level in its rung: the mock directly, then each gateway (with
+    `--against`, the two alternating first), all started fresh for this ladder."""
+    shape, logdir = held_shape(args), workdir / "held"
+    logdir.mkdir()
+    print(f"held streams, {shape.chunk_ms} ms apart ({shape.stream_s:g} s a stream),"
+          f" {args.held_duration:g} s of arrivals a level:", file=sys.stderr)  # fmt: skip
+    with Children(logdir) as children:
+        mock = start_mock(children, logdir, shape)
+        direct = Target(DIRECT, mock.base, mock.child.pid, mock.base + "/healthz")
+        gateways = [start_floorgate(children, logdir, mock)]
+        if args.against:
+            gateways.append(start_floorgate(children, logdir, mock, AGAINST, args.against))
+        warm_up(gateways, args, ("stream",))
+        baselines = {t.name: rss_mib(t.pid) for t in (direct, *gateways)}
+        window = held.Window.of(shape.stream_s, args.held_duration)
+        steps: list[Step] = []
+        for index, level in enumerate(args.held_levels):
+            rate = held.rate_of(level, shape.stream_s)
+            print(f"  {level:,} held streams in flight ({rate:.1f}/s):", file=sys.stderr)
+            base = None
+            for target in (direct, *(gateways if index % 2 == 0 else gateways[::-1])):
+                plan = target.plan("stream", rate, args.held_duration)
+                plan = replace(plan, timeout_s=max(plan.timeout_s, shape.stream_s + 10))
+                loaded = held.Held(target.name, plan, target.pid, target.probe, target.metrics)
+                result = held.step(loaded, window, baselines[target.name], mock.child.pid,
+                                   args.workers)  # fmt: skip
+                steps.append(result)
+                progress(result, base)
+                base = base or result
+    return steps
+
+
 def ledger_bytes_per_record() -> float | None:
     """bench.ledger_memory in its own process, so its allocations are its own."""
     argv = [sys.executable, "-m", "bench.ledger_memory", "--records", "100000"]
@@ -261,27 +232,37 @@ def ledger_bytes_per_record() -> float | None:
     return float(json.loads(lines[-1])["bytes_per_record"]) if lines else None
 
 
-def reprint(path: Path, shape: llm_mock.Shape) -> int:
+def reprint(path: Path, shape: llm_mock.Shape, held_at: llm_mock.Shape) -> int:
     """The tables again from the JSON line an earlier run printed last."""
     summary = json.loads(path.read_text().strip().splitlines()[-1])
     steps = {v: [Step(**raw) for raw in ladder] for v, ladder in summary["steps"].items()}
     ledger = summary["targets"].get("in-memory ledger, a record", {}).get("value")
-    peer_report.print_all(steps, shape, summary.get("rss_after_mib", 0.0), ledger)
+    if "held_shape" in summary:
+        held_at = llm_mock.Shape(**summary["held_shape"])
+    peer_report.print_all(steps, shape, summary.get("rss_after_mib", 0.0), ledger, held_at)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.from_json:
-        return reprint(args.from_json, shape_of(args))
+        return reprint(args.from_json, shape_of(args), held_shape(args))
     workdir = Path(tempfile.mkdtemp(prefix="floorgate-peers-"))
+    steps: dict[str, list[Step]] = {}
+    rss_after = 0.0
+    peered = tuple(v for v in args.variants if v != held_report.HELD)
     try:
-        with Children(workdir) as children:
-            targets = start_targets(args, workdir, children)
-            warm_up(targets, args)
-            steps = {v: ladder(targets, v, args) for v in ("stream", "whole")}
-            gateway = next(t for t in targets if t.name == FLOORGATE)
-            rss_after = rss_mib(gateway.pid)
+        if peered:
+            with Children(workdir) as children:
+                targets = start_targets(
+                    children, workdir, shape_of(args), not args.skip_litellm, not args.skip_portkey
+                )
+                warm_up(targets, args, peered)
+                steps = {v: ladder(targets, v, args) for v in peered}
+                gateway = next(t for t in targets if t.name == FLOORGATE)
+                rss_after = rss_mib(gateway.pid)
+        if held_report.HELD in args.variants:
+            steps[held_report.HELD] = held_ladder(args, workdir)
     except (StartupError, CheckError, RuntimeError, subprocess.SubprocessError) as exc:
         print(f"bench failed: {exc}\n(logs kept in {workdir})", file=sys.stderr)
         return 1
@@ -289,10 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"LLM-shaped load, open loop, {args.duration:g} s of arrivals a rate, {args.workers}"
         f" load processes; mock: {args.chunks} chunks, {args.ttft_ms} ms to the first,"
-        f" {args.chunk_ms} ms apart; whole answers after {args.whole_ms} ms;"
-        f" {os.cpu_count()} CPUs, loopback"
+        f" {args.chunk_ms} ms apart (held streams {args.held_chunk_ms} ms apart,"
+        f" {args.held_duration:g} s of arrivals a level); whole answers after {args.whole_ms} ms;"
+        f" {os.cpu_count()} CPUs, loopback; load average {os.getloadavg()[0]:.1f}"
     )
-    peer_report.print_all(steps, shape_of(args), rss_after, ledger_bytes_per_record())
+    peer_report.print_all(
+        steps, shape_of(args), rss_after, ledger_bytes_per_record(), held_shape(args)
+    )
     return 0
 
 

@@ -4,12 +4,14 @@ the open-loop generator against a loopback server (counts only: no timing is ass
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import replace
 
+import pytest
 import uvloop
 
-from bench import llm_mock, openloop, portkey
+from bench import held, held_report, llm_mock, openloop, peer_report, portkey
 from bench.chunk_cost import Sample, summary
 from bench.peer_figures import DIRECT, Step, best_step, percentile, ratio, steady_mean
 from bench.watch import lag_p99_ms
@@ -129,6 +131,7 @@ def test_the_generator_counts_streams_that_end_with_done() -> None:
     out = uvloop.run(drive(sse, 10))
     assert (out.sent, out.ok, out.failures) == (10, 10, {})
     assert len(out.latency_ms) == 10 and len(out.late_ms) == 10 and out.in_flight
+    assert len(out.ended_s) == 10  # when each ended, for a step's steady window
 
 
 def test_a_stream_without_done_is_a_failure() -> None:
@@ -191,3 +194,98 @@ def test_a_503_is_counted_as_refused_apart_from_other_statuses() -> None:
     # A server refusing at once (Floorgate overloaded) is not one that answered late or never.
     assert uvloop.run(one_by_one(_status(503), 2)).failures == {openloop.REFUSED: 2}
     assert uvloop.run(one_by_one(_status(500), 1)).failures == {"status 500": 1}
+
+
+HELD_SHAPE = llm_mock.Shape(ttft_ms=300, chunk_ms=200, chunks=100)  # 20.1 s a stream
+
+
+def held_step(target: str, level: int, **changes: object) -> Step:
+    """A held-streams step at `level` in flight, 40 s of arrivals: 100 % ok, p99 20.1 s."""
+    rate = held.rate_of(level, HELD_SHAPE.stream_s)
+    base = replace(step(target, rate, p99=20_110.0), sent=int(rate * 40), ok=int(rate * 40))
+    return replace(base, in_flight=float(level), duration_s=60.0, **changes)  # type: ignore[arg-type]
+
+
+def test_a_level_is_the_rate_that_keeps_that_many_streams_in_flight() -> None:
+    rate = held.rate_of(2000, HELD_SHAPE.stream_s)
+    assert abs(rate - 99.502) < 1e-3  # 2,000 streams of 20.1 s
+    assert held.level_of(rate, HELD_SHAPE.stream_s) == 2000
+
+
+def test_the_steady_window_runs_from_the_first_streams_end_to_the_last_arrival() -> None:
+    window = held.Window.of(HELD_SHAPE.stream_s, 40.0)
+    assert (window.start_s, window.end_s) == (20.6, 40.0)
+    # Requests that ended during the ramp-up or the drain are not read.
+    latency, ended = [20_100.0, 20_300.0, 20_200.0, 20_900.0], [20.1, 25.0, 39.9, 41.0]
+    assert window.ended_within(latency, ended) == [20_300.0, 20_200.0]
+    samples = list(range(600))  # one every 0.1 s for 60 s
+    inside = window.samples(samples)
+    assert (inside[0], inside[-1], len(inside)) == (206, 399, 194)
+
+
+def test_held_steps_pair_with_the_mock_of_their_own_rung() -> None:
+    # Two rungs at the same level (an A/B run): each gateway against its rung's mock.
+    steps = [
+        held_step(DIRECT, 2000, latency_p99_ms=20_110.0),
+        held_step("floorgate", 2000, latency_p99_ms=20_113.0),
+        held_step(DIRECT, 2000, latency_p99_ms=20_150.0),
+        held_step("floorgate", 2000, latency_p99_ms=20_152.0),
+    ]
+    assert [len(loaded) for _, loaded in held_report.rungs(steps)] == [1, 1]
+    bases = held_report.bases(steps)
+    assert bases[0] is None and bases[1] is steps[0] and bases[3] is steps[2]
+    overheads = [r["overhead p99 ms"] for r in held_report.level_rows(steps, HELD_SHAPE)]
+    assert overheads == [3.0, 2.0]
+
+
+def test_the_held_targets_are_judged_at_the_first_rung_of_2000_in_flight() -> None:
+    steps = [
+        held_step(DIRECT, 1000),
+        held_step("floorgate", 1000, ok=10),  # failing below the target level does not count
+        held_step(DIRECT, 2000),
+        held_step("floorgate", 2000, latency_p99_ms=20_114.0, rss_peak_mib=140.0,
+                  loop_lag_p99_ms=3.5),
+        held_step(DIRECT, 3000),
+        held_step("floorgate", 3000, ok=100),
+    ]  # fmt: skip
+    goals = {g.label: g for g in held_report.targets(steps, HELD_SHAPE)}
+    prefix = "held streams (200 ms apart), 2,000 in flight:"
+    assert all(label.startswith(prefix) for label in goals)
+    figures = {label[len(prefix) + 1 :]: (g.value, g.verdict()) for label, g in goals.items()}
+    assert figures["success"] == (100.0, "pass")
+    assert figures["overhead p99 vs the mock's"] == (4.0, "pass")
+    assert figures["goodput / direct"] == (1.0, "pass")
+    assert figures["RSS per request in flight"] == (40.96, "pass")  # 80 MiB over 2,000
+    assert figures["event-loop lag p99"] == (3.5, "pass")
+
+
+def test_the_held_targets_miss_on_a_failed_stream_and_are_na_below_the_level() -> None:
+    # 2 of 3,980 lost: 99.95 %
+    lost = held_step("floorgate", 2000, ok=3978, loop_lag_p99_ms=None, probe_p99_ms=9.0)
+    goals = held_report.targets([held_step(DIRECT, 2000), lost], HELD_SHAPE)
+    verdicts = {g.label.rsplit(": ", 1)[1]: g.verdict() for g in goals}
+    assert verdicts["success"] == "MISS" and verdicts["goodput / direct"] == "pass"
+    assert verdicts["event-loop lag p99"] == "MISS"  # no histogram: the probe's 9 ms
+    below = held_report.targets([held_step(DIRECT, 1000), held_step("floorgate", 1000)],
+                                HELD_SHAPE)  # fmt: skip
+    assert {g.verdict() for g in below} == {"n/a"}
+
+
+def test_the_report_names_each_shape_and_its_json_prints_the_same_tables_again(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stream = [step(DIRECT, 880), step("floorgate", 880, ok=700)]
+    held_steps = [held_step(DIRECT, 2000), held_step("floorgate", 2000, loop_lag_p99_ms=2.0)]
+    steps = {"stream": stream, held_report.HELD: held_steps}
+    peer_report.print_all(steps, llm_mock.Shape(), 70.0, 128.0, HELD_SHAPE)
+    first = capsys.readouterr().out
+    summary = json.loads(first.strip().splitlines()[-1])
+    verdicts = {label: t["verdict"] for label, t in summary["targets"].items()}
+    assert verdicts["streams (20 ms apart): goodput at 880/s / direct"] == "MISS"  # 0.7x
+    assert verdicts["held streams (200 ms apart), 2,000 in flight: goodput / direct"] == "pass"
+    assert summary["held_shape"]["chunk_ms"] == 200
+    again = {v: [Step(**raw) for raw in ladder] for v, ladder in summary["steps"].items()}
+    peer_report.print_all(
+        again, llm_mock.Shape(), 70.0, 128.0, llm_mock.Shape(**summary["held_shape"])
+    )
+    assert capsys.readouterr().out == first
