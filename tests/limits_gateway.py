@@ -4,6 +4,7 @@ one workflow each (X-Floorgate-Workflow)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,12 +14,24 @@ import httpx
 import openai
 
 from gateway.app import Floorgate
+from gateway.state.counters import MINUTE
 from tests.fake_upstream import FakeUpstream
 from tests.state_gateway import served, state_settings
 
 HERE = Path(__file__).parent
 KEYS = "key-any=*,key-tight=*"  # env-key-1, env-key-2 in the policy
 MESSAGES = [{"role": "user", "content": "Summarise the incident."}]
+
+
+def wait_for_room_in_this_minute(room_s: float = 20.0) -> None:
+    """Sleep into the next minute if fewer than `room_s` seconds are left of this one.
+
+    A sliding window weighs the previous minute's count by the part of it still inside the
+    last 60 s and rounds down, so one request counted at :59.9 reads as 0 a second later: a
+    test that counts exact uses must run inside one minute."""
+    left = MINUTE - time.time() % MINUTE
+    if left < room_s:
+        time.sleep(left + 0.05)
 
 
 def limits_policy_file(directory: Path, upstream: FakeUpstream) -> Path:

@@ -17,10 +17,23 @@ import openai
 import pytest
 
 from tests.fake_upstream import FakeUpstream
-from tests.limits_gateway import MESSAGES, chat, gateway, sdk, take_turns
+from tests.limits_gateway import (
+    MESSAGES,
+    chat,
+    gateway,
+    sdk,
+    take_turns,
+    wait_for_room_in_this_minute,
+)
 from tests.redis_server import SHARED_URL, shared_prefix
 from tests.state_gateway import sample, wait_until
 from tests.test_policy_check import floorgate
+
+
+@pytest.fixture(autouse=True)
+def _inside_one_minute() -> None:
+    """These tests read exact counts of minute windows: none may straddle a minute's end."""
+    wait_for_room_in_this_minute()
 
 
 def refusal(client: openai.OpenAI, **kwargs: Any) -> openai.APIStatusError:
