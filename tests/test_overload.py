@@ -204,6 +204,8 @@ def test_beyond_max_in_flight_a_new_request_is_refused_until_one_ends(policy_pat
         assert refused.value.status_code == 503
         assert refused.value.response.json()["error"]["code"] == "overloaded"
         assert "FLOORGATE_MAX_IN_FLIGHT=1" in refused.value.response.json()["error"]["message"]
+        with client_for(url, key="wrong") as stranger, pytest.raises(openai.AuthenticationError):
+            stranger.embeddings.create(model="embed", input="hi")  # its key first: a 401
         assert count(registry, "floorgate_overload_refusals_total", reason="in_flight") == 1
         assert count(registry, "floorgate_overloaded") == 0, "the loop is on time"
         list(chunks)

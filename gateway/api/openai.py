@@ -46,12 +46,13 @@ class OpenAIEndpoints:
         (gateway/pipeline.py), and the release of the request's share of its limits (errors,
         ids and metrics are the boundary's, gateway/api/boundary.py)."""
         ex = exchange(scope)
+        # The key first: a caller without one must not make the gateway hold its body, and a
+        # wrong key is a 401 even while overloaded (a 503 would have it retried for ever).
+        authorization = header(scope, b"authorization")
+        self.rt.keys.authenticate(authorization)
         overload = self.rt.overload
-        overload.admit()  # overloaded, refused before any work (gateway/overload.py)
+        overload.admit()  # overloaded, refused before any other work (gateway/overload.py)
         try:
-            # The key first: a caller without one must not make the gateway hold its body.
-            authorization = header(scope, b"authorization")
-            self.rt.keys.authenticate(authorization)
             raw = await read_body(scope, receive, *self.rt.settings.body_limits)
             ex.disconnect = Disconnect(receive)
             await serve(ex, send, Request(authorization, header(scope, WORKFLOW), raw))
