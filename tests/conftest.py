@@ -114,8 +114,20 @@ def client_for(gateway: str, key: str = "key-any", **kwargs: object) -> openai.O
     return openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0, **kwargs)  # type: ignore[arg-type]
 
 
+SAMPLE_SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
+
+
 def count(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, labels) or 0.0
+    """The sample's value; 0 for a series of an exported metric not counted yet (a labelled
+    counter has no sample before its first increment). A name no metric exports fails, so
+    that `== 0` cannot pass on a renamed or removed metric."""
+    value = registry.get_sample_value(name, labels)
+    if value is not None:
+        return value
+    families = {family.name for family in registry.collect()}
+    stems = {name} | {name.removesuffix(s) for s in SAMPLE_SUFFIXES if name.endswith(s)}
+    assert stems & families, f"no metric named {name} is exported"
+    return 0.0
 
 
 def counted(registry: CollectorRegistry, name: str, want: float, **labels: str) -> float:
