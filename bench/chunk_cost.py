@@ -1,7 +1,7 @@
 """CPU per relayed chunk, apart from each request's own cost, and where the rest of the cores went.
 
     .venv/bin/python -m bench.chunk_cost [--rate 100] [--duration 8] [--chunks 100,10]
-                                         [--rounds 2] [--against DIR]
+                                         [--chunk-ms 20] [--rounds 2] [--against DIR]
 
 `make bench-vs-peers` divides all of a step's CPU by its chunks, so its figure carries each
 request's fixed cost (parsing, routing, the classification at the end) too. Here the same stream
@@ -78,7 +78,8 @@ def measure(args: argparse.Namespace, chunks: int) -> list[Sample]:
     trees = {"this": str(ROOT), **({"against": str(args.against)} if args.against else {})}
     samples = []
     with Children(workdir) as children:
-        mock = start_mock(children, workdir, llm_mock.Shape(chunks=chunks))
+        shape = llm_mock.Shape(chunks=chunks, chunk_ms=args.chunk_ms)
+        mock = start_mock(children, workdir, shape)
         policy = write_policy(workdir, mock.base, direct_only=True, paths=("/slow/v1", "/llm/v1"))
         gateways = {}
         for name, root in trees.items():
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="streams/s")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of arrivals a step")
     parser.add_argument("--chunks", default="100,10", help="two chunk counts, more first")
+    parser.add_argument(
+        "--chunk-ms", type=int, default=20, help="between chunks (200: held streams' lone chunks)"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--against", type=Path, help="another checkout whose gateway/ to run too")
@@ -132,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     many, few = (int(c) for c in args.chunks.split(","))
     load = os.getloadavg()
     samples = measure(args, many) + measure(args, few)
-    print(f"{args.rate:g} streams/s, chunks {many} and {few}, {args.rounds} rounds,"
+    print(f"{args.rate:g} streams/s, chunks {many} and {few} {args.chunk_ms} ms apart,"
+          f" {args.rounds} rounds,"
           f" load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
     for tree, figures in summary(samples, many, few).items():
         print(f"{tree}: {figures}")

@@ -21,6 +21,15 @@ Headers = list[tuple[bytes, bytes]]
 
 JSON = b"application/json"
 REQUEST_ID = b"x-floorgate-request-id"
+BODY_WRITER = "floorgate.body_writer"  # the scope's BodyWriter, where the server gives one
+
+
+class BodyWriter(Protocol):
+    """The HTTP server's direct way to write a started response's body (gateway/api/server.py)."""
+
+    def write_body(self, body: bytes) -> bool:
+        """Written now, or False (nothing written) when it must go through the ASGI send."""
+        ...
 
 
 class Planned(Protocol):
@@ -77,6 +86,7 @@ class Exchange:
     ticket: Ticket | None = None  # its share of its limits, released when it ends
     disconnect: Disconnect | None = None  # watching for the client to leave, once it is read
     responded: bool = False  # the response has started: an error can no longer replace it
+    writer: BodyWriter | None = None  # the server's way around the ASGI send, if it has one
 
     def planned(self, call: Planned, workflow: str, route: str, stream: bool) -> None:
         self.call, self.workflow, self.route, self.stream = call, workflow, route, stream

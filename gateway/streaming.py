@@ -18,7 +18,7 @@ from gateway.chat_stream import ChatStreamFixer, needs_fixing
 from gateway.contract_stream import ContractFilter
 from gateway.deadline import within
 from gateway.errors import GatewayError, UpstreamFailed, stream_error_event
-from gateway.exchange import Exchange, Send
+from gateway.exchange import BodyWriter, Exchange, Send
 from gateway.plan import Call
 from gateway.policy.compiled import ModelTarget
 from gateway.responses.events import NativeEvents
@@ -98,7 +98,7 @@ async def relay(
     translate = ContractFilter() if call.contract == "translate" else None
     events = _Events(copy, translate, fixer, reshape)
     try:
-        last = await _pump(rt, target, first, chunks, send, events)
+        last = await _pump(rt, target, (first, chunks), send, events, ex.writer)
         if last is not None:  # [DONE]: the stream has succeeded, whatever the client does next
             copy.status = 200
             ex.stop_watching()
@@ -175,36 +175,101 @@ class _ChatShape:
 _CHAT = _ChatShape()
 
 
+class _Step:
+    """What the client gets for each chunk of the upstream's bytes, its events checked on the
+    way; `ending` is set, to what ends the stream, once the stream's last event has come."""
+
+    __slots__ = ("checked", "ending", "events", "framer", "target")
+
+    def __init__(self, target: ModelTarget, events: _Events) -> None:
+        self.target, self.events = target, events
+        self.framer = Framer()
+        # The whole events of the first bytes were checked before this model was chosen
+        # (Failover.open_stream): they are not parsed again on the way to the first byte.
+        self.checked = True
+        self.ending: bytes | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        events, checked, self.checked = self.events, self.checked, False
+        out: list[bytes] = []
+        for event in self.framer.feed(chunk):
+            if event.done:
+                self.ending = events.done()
+                break
+            if not checked:
+                check_json(event)
+                raise_in_band_error(event, self.target)
+            out.append(events.out(event))
+            if events.reshape.finished:  # a Responses stream ends at its last event
+                self.ending = b""
+                break
+        return out[0] if len(out) == 1 else b"".join(out)
+
+
+class _Piped:
+    """The sink a piped upstream hands each chunk to as it arrives, in its protocol's callback:
+    the chunk's events go to the client at once, through the server's BodyWriter, with no task
+    woken for them. It takes no more at the stream's end, at a failure, or while the client
+    takes no more data; what it did not write is `held`, for the relay's task to send."""
+
+    __slots__ = ("failure", "held", "step", "writer")
+
+    def __init__(self, step: _Step, writer: BodyWriter) -> None:
+        self.step, self.writer = step, writer
+        self.held = b""
+        self.failure: Exception | None = None
+
+    def take(self, chunk: bytes) -> bool:
+        try:
+            out = self.step.feed(chunk)
+        except Exception as exc:  # FramingError, UpstreamError, or a bug: raised in the task
+            self.failure = exc
+            return False
+        if self.step.ending is None and (not out or self.writer.write_body(out)):
+            return True
+        self.held = out
+        return False
+
+
 async def _pump(
     rt: Runtime,
     target: ModelTarget,
-    first: bytes,
-    chunks: AsyncIterator[bytes],
+    stream: tuple[bytes, AsyncIterator[bytes]],
     send: Send,
     events: _Events,
+    writer: BodyWriter | None,
 ) -> bytes | None:
     """Relay events until [DONE]; return the bytes that end the stream, not yet sent. On a
-    failure, send the in-band error event that ends the stream, and return None."""
-    framer = Framer()
+    failure, send the in-band error event that ends the stream, and return None.
+
+    After the first bytes, an upstream that can pipe its chunks (the direct path's) hands them
+    to a _Piped sink that writes them to the client as they arrive; the task wakes only when
+    that stops (the end, a failure, a client that takes no more), to send what was held
+    through the ASGI send, which waits for a slow client, and then reads on."""
+    first, chunks = stream
+    step = _Step(target, events)
+    pipe = getattr(chunks, "pipe", None) if writer is not None else None
     chunk = first
-    # The whole events of the first bytes were checked before this model was chosen
-    # (Failover.open_stream): they are not parsed again on the way to the first byte.
-    checked = True
     try:
         while chunk:
-            out: list[bytes] = []
-            for event in framer.feed(chunk):
-                if event.done:
-                    return b"".join(out) + events.done()
-                if not checked:
-                    check_json(event)
-                    raise_in_band_error(event, target)
-                out.append(events.out(event))
-                if events.reshape.finished:  # a Responses stream ends at its last event
-                    return b"".join(out)
+            out = step.feed(chunk)
+            if step.ending is not None:
+                return out + step.ending
             if out:
-                await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
-            chunk, checked = await anext(chunks, b""), False
+                await send({"type": "http.response.body", "body": out, "more_body": True})
+            if pipe is None:
+                chunk = await anext(chunks, b"")
+                continue
+            assert writer is not None
+            piped = _Piped(step, writer)
+            more = await pipe(piped.take)
+            if piped.failure is not None:
+                raise piped.failure
+            if step.ending is not None:
+                return piped.held + step.ending
+            if piped.held:  # the client took no more: this send waits until it does
+                await send({"type": "http.response.body", "body": piped.held, "more_body": True})
+            chunk = await anext(chunks, b"") if more else b""
         error = UpstreamError("protocol", "upstream ended the stream without [DONE]")
     except FramingError as exc:
         error = UpstreamError("protocol", str(exc))

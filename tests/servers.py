@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
+from gateway.api.server import head_limited
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -31,15 +33,16 @@ def recv_until(sock: socket.socket, marker: bytes, answer: bytes = b"") -> bytes
 
 
 @contextmanager
-def serve_in_thread(app: Any, port: int | None = None, http: Any = "auto") -> Iterator[str]:
-    """Run `app` under a real uvicorn server; yield its base URL; stop it afterwards."""
+def serve_in_thread(app: Any, port: int | None = None, http: Any = None) -> Iterator[str]:
+    """Run `app` under a real uvicorn server; yield its base URL; stop it afterwards. Its
+    protocol is `floorgate serve`'s (the streamed relay writes through it) unless `http`."""
     port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         loop="asyncio",
-        http=http,
+        http=http or head_limited(64 * 1024, 10.0),
         log_level="warning",
         lifespan="on",
     )

@@ -167,31 +167,77 @@ async def test_a_stream_times_out_between_chunks_and_in_total() -> None:
         await client.close()
 
 
-@run
-async def test_the_read_timeout_bounds_each_wait_for_a_chunk_not_the_stream() -> None:
-    """Chunks that each come within the read timeout keep a stream going for several times
-    its length (the connection's one timer moves on as they do); then a silence longer than
-    it ends the stream with a Timeout, after the chunks that came."""
+async def trickle(conn: Conn) -> None:
+    """Twelve chunks 50 ms apart, then silence."""
+    await conn.read_request()
+    await conn.send(CHUNKED_HEAD)
+    for index in range(12):
+        await asyncio.sleep(0.05)
+        await conn.send(chunk(b"data: %d\n\n" % index))
+    await asyncio.sleep(3600)
 
-    async def trickle(conn: Conn) -> None:
-        await conn.read_request()
-        await conn.send(CHUNKED_HEAD)
-        for index in range(12):
-            await asyncio.sleep(0.05)
-            await conn.send(chunk(b"data: %d\n\n" % index))
-        await asyncio.sleep(3600)
 
+async def trickled(piped: bool) -> list[bytes]:
+    """What a stream of `trickle` gave, read or piped, before it raised Timeout."""
     async with scripted(trickle) as server:
         client = Client()
         received: list[bytes] = []
         try:
             stream = await open_stream(client, server.url(), read=0.2)
             with pytest.raises(Timeout):
+                if piped:
+                    await stream.pipe(keeper(received, more=True))
                 async for piece in stream:
                     received.append(piece)
         finally:
             await client.close()
-    assert b"".join(received) == b"".join(b"data: %d\n\n" % i for i in range(12))
+    return received
+
+
+@run
+async def test_the_read_timeout_bounds_each_wait_for_a_chunk_not_the_stream() -> None:
+    """Chunks that each come within the read timeout keep a stream going for several times
+    its length (the connection's one timer moves on as they do); then a silence longer than
+    it ends the stream with a Timeout, after the chunks that came. Piped (each chunk handed to
+    a sink in the parser's callback, no wait per chunk), the same."""
+    for piped in (False, True):
+        received = await trickled(piped)
+        assert b"".join(received) == b"".join(b"data: %d\n\n" % i for i in range(12))
+
+
+def keeper(into: list[bytes], more: bool) -> http1.Sink:
+    """A sink that keeps what it is handed, and asks for more or not."""
+
+    def keep(piece: bytes) -> bool:
+        into.append(piece)
+        return more
+
+    return keep
+
+
+@run
+async def test_a_sink_that_takes_no_more_leaves_the_rest_to_be_read() -> None:
+    async def three(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(CHUNKED_HEAD)
+        for index in range(3):
+            await conn.send(chunk(b"data: %d\n\n" % index))
+            await asyncio.sleep(0.05)
+        await conn.send(b"0\r\n\r\n")
+        await asyncio.sleep(3600)
+
+    async with scripted(three) as server:
+        client = Client()
+        try:
+            stream = await open_stream(client, server.url(), read=5)
+            taken: list[bytes] = []
+            assert await stream.pipe(keeper(taken, more=False))
+            rest = [piece async for piece in stream]
+            assert not await stream.pipe(keeper(taken, more=True))  # read to its end already
+        finally:
+            await client.close()
+    assert taken == [b"data: 0\n\n"]
+    assert b"".join(rest) == b"data: 1\n\ndata: 2\n\n"
 
 
 @run

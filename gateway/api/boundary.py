@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from gateway.api.asgi import send_error
 from gateway.errors import GatewayError
-from gateway.exchange import REQUEST_ID, Exchange, Message, Receive, Scope, Send
+from gateway.exchange import BODY_WRITER, REQUEST_ID, Exchange, Message, Receive, Scope, Send
 from gateway.metrics import Metrics
 from gateway.plan import new_request_id
 
@@ -43,6 +43,7 @@ class Boundary:
             await self.app(scope, receive, send)
             return
         ex = scope[SCOPE_KEY] = Exchange(new_request_id(), time.perf_counter())
+        ex.writer = scope.get(BODY_WRITER)
         counted = scope["path"] not in UNCOUNTED
         if counted:
             self.metrics.in_flight.inc()

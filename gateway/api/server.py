@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_body
+from gateway.exchange import BODY_WRITER
 
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
@@ -59,7 +61,9 @@ class HeadLimited(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # a new request's
-            cycle.transport = HeadWithBody(self.transport)  # type: ignore[assignment]
+            writer = HeadWithBody(self.transport, self.flow)
+            cycle.transport = writer  # type: ignore[assignment]
+            self.scope[BODY_WRITER] = writer  # type: ignore[literal-required]
 
     def _too_large(self) -> None:
         self._refuse(HeadersTooLarge(
@@ -118,14 +122,28 @@ class HeadWithBody:
     response. A head whose body does not follow in the same turn of the loop (a stream waiting
     for its first chunk, a HEAD request's) is sent at the turn's end. It holds no reference to
     the cycle, which holds it: a reference cycle would keep each request's state for the
-    collector to find."""
+    collector to find.
 
-    __slots__ = ("_held", "_started", "_transport")
+    It is also the streamed relay's way to the client (gateway/streaming.py): `write_body`
+    writes a body chunk at once, with none of the ASGI send's task machinery."""
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    __slots__ = ("_flow", "_held", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, flow: FlowControl) -> None:
         self._transport = transport
+        self._flow = flow
         self._held: bytes | None = None
         self._started = False  # the head has been written (held, or sent)
+
+    def write_body(self, body: bytes) -> bool:
+        """One chunk of a response whose head went through the ASGI send without a length
+        (so chunked, as uvicorn frames it), written now; False, writing nothing, while the
+        client takes no more (its socket's buffer is full, or it has gone): the ASGI send then
+        waits for it, or drops what it is given."""
+        if self._flow.write_paused or self._transport.is_closing():
+            return False
+        self.write(b"%x\r\n%b\r\n" % (len(body), body))
+        return True
 
     def write(self, data: bytes) -> None:
         held = self._held

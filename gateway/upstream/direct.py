@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
 
@@ -139,9 +138,15 @@ class DirectTransport:
             raise _status_error(target, resp.status, resp.header(b"retry-after"), resp.body)
         return resp.body
 
-    async def stream(
+    def stream(
         self, target: ModelTarget, body: dict[str, Any], responses: bool = False
-    ) -> AsyncIterator[bytes]:
+    ) -> DirectStream:
+        return DirectStream(self, target, body, responses)
+
+    async def open_stream(
+        self, target: ModelTarget, body: dict[str, Any], responses: bool
+    ) -> http1.StreamResponse:
+        """The stream's response once its head has come and says it is an event stream."""
         spec = target.spec
         base, headers = self._endpoint(target)
         try:
@@ -165,14 +170,59 @@ class DirectTransport:
             media_type = _media_type(resp.header(b"content-type"))
             if media_type != "text/event-stream":
                 raise UpstreamError("protocol", f"upstream answered a stream with {media_type}")
-            async for chunk in resp:
-                yield chunk
+        except BaseException as exc:
+            resp.close()
+            if isinstance(exc, http1.HTTPError):
+                raise _transport_error(exc) from exc
+            raise
+        return resp
+
+
+class DirectStream:
+    """A stream's SSE bytes as they arrive; `pipe` hands them to a sink instead, with no task
+    woken per chunk (gateway/streaming.py). The request goes out on the first read. Close it
+    with `aclose()`: back to the pool if the body was read to its end, closed otherwise (a
+    client that went away, [DONE] seen before the end), which stops the upstream's work."""
+
+    __slots__ = ("_opening", "_resp")
+
+    def __init__(
+        self, transport: DirectTransport, target: ModelTarget, body: dict[str, Any], responses: bool
+    ) -> None:
+        self._opening: tuple[DirectTransport, ModelTarget, dict[str, Any], bool] | None = (
+            transport, target, body, responses
+        )  # fmt: skip
+        self._resp: http1.StreamResponse | None = None
+
+    def __aiter__(self) -> DirectStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        resp = self._resp
+        if resp is None:
+            if self._opening is None:  # closed
+                raise StopAsyncIteration
+            transport, target, body, responses = self._opening
+            self._opening = None
+            resp = self._resp = await transport.open_stream(target, body, responses)
+        try:
+            return await resp.__anext__()
         except http1.HTTPError as exc:
             raise _transport_error(exc) from exc
-        finally:
-            # Back to the pool if the body was read to its end, closed otherwise (a client
-            # that went away, [DONE] seen before the end), which stops the upstream's work.
-            resp.close()
+
+    async def pipe(self, sink: http1.Sink) -> bool:
+        """Each chunk to `sink` as it arrives: True once `sink` has said no more and the body
+        may go on (read on, or pipe again), False once it has ended."""
+        assert self._resp is not None, "read the stream's first bytes before piping it"
+        try:
+            return await self._resp.pipe(sink)
+        except http1.HTTPError as exc:
+            raise _transport_error(exc) from exc
+
+    async def aclose(self) -> None:
+        self._opening = None
+        if self._resp is not None:
+            self._resp.close()
 
 
 def _base(target: ModelTarget) -> str:

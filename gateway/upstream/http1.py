@@ -39,6 +39,7 @@ from gateway.upstream.http1_conn import (
     HTTPError,
     ProtocolError,
     RawHeaders,
+    Sink,
     Stale,
     Timeout,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "Queue",
     "RawHeaders",
     "Response",
+    "Sink",
     "StreamResponse",
     "Timeout",
 ]
@@ -119,6 +121,20 @@ class StreamResponse:
             self.close()
             raise StopAsyncIteration
         return chunk
+
+    async def pipe(self, sink: Sink) -> bool:
+        """Hand the body's chunks to `sink` as they arrive (http1_conn.Connection.pipe): True
+        once `sink` has said no more and the body may go on, False once it has ended."""
+        if self._pool is None:
+            return False
+        try:
+            more = await self._conn.pipe(sink, self._deadline, self._read_timeout)
+        except BaseException:
+            self.close()
+            raise
+        if not more:
+            self.close()
+        return more
 
     async def read(self, limit: int | None = None) -> bytes:
         """The rest of the body; past `limit` bytes, what came so far (and the stream closed)."""

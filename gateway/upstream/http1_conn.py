@@ -1,10 +1,12 @@
 """One HTTP/1.1 client connection, and the client's errors; gateway/upstream/http1.py is the
 interface. A connection is an asyncio Protocol feeding httptools, carrying one exchange at a
-time; whoever waits on it sleeps on one future, woken by the parser's callbacks."""
+time; whoever waits on it sleeps on one future, woken by the parser's callbacks (or, piping a
+streamed body, has each chunk handed to it by them, and is woken only when that ends)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
     from gateway.upstream.http1_pool import Pool
 
 RawHeaders = list[tuple[bytes, bytes]]
+# Takes a body chunk as it is parsed; False: take no more (they are buffered from then on).
+Sink = Callable[[bytes], bool]
 # A streaming consumer this far behind pauses the socket rather than buffer without bound.
 _HIGH_WATER = 256 * 1024
 
@@ -71,6 +75,9 @@ class Connection(asyncio.Protocol):
         self._timer_at = 0.0
         self._paused = False
         self._active = False
+        self._sink: Sink | None = None
+        self._read_timeout = 0.0  # while piping: each chunk moves the wait's deadline by it
+        self._deadline = 0.0  # while piping: the exchange's
         # One parser for the connection's life: a reused connection is always at a message
         # boundary, where llhttp is ready for the next response.
         self._parser = httptools.HttpResponseParser(self)
@@ -125,6 +132,24 @@ class Connection(asyncio.Protocol):
         if not self.complete and self._loop.time() >= deadline:
             raise Timeout("upstream did not finish in time")
         return self.take_body()
+
+    async def pipe(self, sink: Sink, deadline: float, read_timeout: float) -> bool:
+        """Hand each body chunk to `sink` as it is parsed, in the protocol's callback, with no
+        task woken for it; return True once `sink` has said no more (the body may go on),
+        False once the body has ended. The read timeout holds between chunks as when waiting."""
+        if self._body and not sink(self.take_body()):
+            return True
+        self._sink, self._deadline, self._read_timeout = sink, deadline, read_timeout
+        try:
+            while self._sink is not None:
+                if self.error is not None:
+                    raise self.error
+                if self.complete:
+                    return False
+                await self._wait(deadline, read_timeout)
+            return True
+        finally:
+            self._sink = None
 
     def take_body(self) -> bytes:
         body, self._body, self._buffered = self._body, [], 0
@@ -284,6 +309,13 @@ class Connection(asyncio.Protocol):
             self._wake()
 
     def on_body(self, body: bytes) -> None:
+        sink = self._sink
+        if sink is not None:  # piped: the chunk moves the wait's deadline, within the total
+            self._wait_until = min(self._deadline, self._loop.time() + self._read_timeout)
+            if not sink(body):
+                self._sink = None
+                self._wake()
+            return
         self._body.append(body)
         if not self._streaming:
             self._body_bytes += len(body)
