@@ -85,13 +85,12 @@ async def relay(
         responses=native is not None,
     )
     upstream_s = time.perf_counter() - opening
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [*SSE_HEADERS, *call.headers(target.name)],
-        }
-    )
+    head = [*SSE_HEADERS, *call.headers(target.name)]
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+    except BaseException:
+        await _close(chunks)  # nothing else would: the stream holds its pooled connection
+        raise
     first_token_s = time.perf_counter() - ex.started
     copy = StreamCopy()
     fixer = ChatStreamFixer(call.body) if native is None and needs_fixing(call.body) else None
@@ -109,8 +108,7 @@ async def relay(
             raise
         # The client went away; closing `chunks` below ends the upstream call.
     finally:
-        with suppress(Exception):
-            await chunks.aclose()  # type: ignore[attr-defined]
+        await _close(chunks)
     completion = None
     if copy.status == 200:  # classified once the stream is over, off the critical path
         completion = copy.completion() if native is None else native.completion()
@@ -281,6 +279,11 @@ async def _pump(
     events.copy.status = UpstreamFailed.status
     await send({"type": "http.response.body", "body": ending})
     return None
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    with suppress(Exception):
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
