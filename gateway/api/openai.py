@@ -15,7 +15,7 @@ import orjson
 from gateway.api.asgi import header, read_body
 from gateway.api.boundary import exchange
 from gateway.errors import ModelNotFound
-from gateway.exchange import Disconnect, Exchange, Receive, Scope, Send, send_response
+from gateway.exchange import CLIENT_GONE, Disconnect, Exchange, Receive, Scope, Send, send_response
 from gateway.identify import ROUTE_COLON, ROUTE_PREFIX, WORKFLOW_COLON, WORKFLOW_PREFIX
 from gateway.pipeline import Pipeline
 from gateway.plan import Call, Request
@@ -54,7 +54,7 @@ class OpenAIEndpoints:
         overload.admit()  # overloaded, refused before any other work (gateway/overload.py)
         try:
             raw = await read_body(scope, receive, *self.rt.settings.body_limits)
-            ex.disconnect = Disconnect(receive)
+            ex.disconnect = Disconnect(receive, scope.get(CLIENT_GONE))
             await serve(ex, send, Request(authorization, header(scope, WORKFLOW), raw))
         except asyncio.CancelledError:
             if ex.disconnect is None or not ex.disconnect.caused():

@@ -1,7 +1,8 @@
 """The HTTP server's protocol: uvicorn's httptools one, with a cap on a request's head and a
 deadline for it, and each response's head written with its body. uvicorn has neither cap nor
 deadline: one 128 MB header stalled /healthz for 5 s, and a client sending its head a byte at
-a time was held open for ever."""
+a time was held open for ever. It also tells a request that its client went away (the scope's
+Leaving)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_body
-from gateway.exchange import BODY_WRITER
+from gateway.exchange import BODY_WRITER, CLIENT_GONE, Leaving
 
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
@@ -32,6 +33,7 @@ class HeadLimited(HttpToolsProtocol):
     _reading_head = True  # between requests too: the next byte starts a head
     _head_timer: asyncio.TimerHandle | None = None
     _refused = False  # answered and closing: nothing more is parsed
+    _leaving: Leaving | None = None  # the request in progress's, told if the client goes
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -64,6 +66,7 @@ class HeadLimited(HttpToolsProtocol):
             writer = HeadWithBody(self.transport, self.flow)
             cycle.transport = writer  # type: ignore[assignment]
             self.scope[BODY_WRITER] = writer  # type: ignore[literal-required]
+            self._leaving = self.scope[CLIENT_GONE] = Leaving()  # type: ignore[literal-required]
 
     def _too_large(self) -> None:
         self._refuse(HeadersTooLarge(
@@ -83,6 +86,9 @@ class HeadLimited(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
         super().connection_lost(exc)
+        cycle = self.cycle
+        if self._leaving is not None and cycle is not None and not cycle.response_complete:
+            self._leaving.gone()  # as uvicorn marks the cycle disconnected
 
     def _too_slow(self) -> None:
         self._head_timer = None
