@@ -95,6 +95,19 @@ class Results:
             ]
         )
 
+    def cpu_ratio(self, target: str, base: str, connections: int) -> Spread | None:
+        """CPU per request of `target` over `base`'s, round by round."""
+        pairs = zip(
+            self.samples(target, connections), self.samples(base, connections), strict=False
+        )
+        return Spread.of(
+            [
+                a.cpu_ms_per_request / b.cpu_ms_per_request
+                for a, b in pairs
+                if a.cpu_ms_per_request is not None and b.cpu_ms_per_request
+            ]
+        )
+
     def errors(self, target: str) -> int:
         return sum(
             s.load.errors for (name, _), runs in self.loads.items() if name == target for s in runs
@@ -119,6 +132,16 @@ class Results:
     def ttfb_overhead(self, target: str) -> Spread | None:
         pairs = zip(self.ttfb_p50_ms.get(target, []), self.ttfb_p50_ms.get(MOCK, []), strict=False)
         return Spread.of([t - m for t, m in pairs])
+
+    def ttfb_overhead_ratio(self, target: str, base: str) -> Spread | None:
+        """Streaming TTFB overhead of `target` over `base`'s, round by round."""
+        rounds = zip(
+            self.ttfb_p50_ms.get(target, []),
+            self.ttfb_p50_ms.get(base, []),
+            self.ttfb_p50_ms.get(MOCK, []),
+            strict=False,
+        )
+        return Spread.of([(t - m) / (b - m) for t, b, m in rounds if b > m])
 
 
 def latency_ms(load: LoadResult, pct: int) -> float:
