@@ -14,7 +14,6 @@ import httpx
 import openai
 
 from gateway.app import Floorgate
-from gateway.state.counters import MINUTE
 from tests.fake_upstream import FakeUpstream
 from tests.state_gateway import served, state_settings
 
@@ -23,13 +22,15 @@ KEYS = "key-any=*,key-tight=*"  # env-key-1, env-key-2 in the policy
 MESSAGES = [{"role": "user", "content": "Summarise the incident."}]
 
 
-def wait_for_room_in_this_minute(room_s: float = 20.0) -> None:
-    """Sleep into the next minute if fewer than `room_s` seconds are left of this one.
+def wait_for_room_in(period_s: int, room_s: float = 20.0) -> None:
+    """Sleep into the next period (MINUTE, or DAY: a UTC day) if fewer than `room_s` seconds
+    are left of this one.
 
     A sliding window weighs the previous minute's count by the part of it still inside the
     last 60 s and rounds down, so one request counted at :59.9 reads as 0 a second later: a
-    test that counts exact uses must run inside one minute."""
-    left = MINUTE - time.time() % MINUTE
+    test that counts exact uses must run inside one minute. A day's spend starts again at
+    00:00 UTC: a test that spends a budget, then is refused, must run inside one day."""
+    left = period_s - time.time() % period_s
     if left < room_s:
         time.sleep(left + 0.05)
 

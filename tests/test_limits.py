@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from gateway.state.counters import DAY, MINUTE
 from tests.fake_upstream import FakeUpstream
 from tests.limits_gateway import (
     MESSAGES,
@@ -23,7 +24,7 @@ from tests.limits_gateway import (
     gateway,
     sdk,
     take_turns,
-    wait_for_room_in_this_minute,
+    wait_for_room_in,
 )
 from tests.redis_server import SHARED_URL, shared_prefix
 from tests.state_gateway import sample, wait_until
@@ -33,7 +34,7 @@ from tests.test_policy_check import floorgate
 @pytest.fixture(autouse=True)
 def _inside_one_minute() -> None:
     """These tests read exact counts of minute windows: none may straddle a minute's end."""
-    wait_for_room_in_this_minute()
+    wait_for_room_in(MINUTE)
 
 
 def refusal(client: openai.OpenAI, **kwargs: Any) -> openai.APIStatusError:
@@ -139,6 +140,7 @@ def test_a_budget_spent_mid_stream_lets_the_stream_finish_and_refuses_the_next(
     with gateway(limits_policy) as (url, app), sdk(url, "budget") as client:
         priced = app.runtime.policies.current.models["priced"].spec
         wait_until(lambda: app.runtime.prices.price(priced) is not None, 20, "price table")
+        wait_for_room_in(DAY, 10)  # spent and refused in one UTC day, after the table's wait
         stream = client.chat.completions.create(
             model="route/priced", messages=MESSAGES, stream=True, **options
         )

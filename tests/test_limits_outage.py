@@ -17,7 +17,8 @@ import pytest
 
 from gateway.app import Floorgate
 from gateway.limits import RETRY_SHARED_S
-from tests.limits_gateway import chat, gateway, sdk, take_turns
+from gateway.state.counters import MINUTE
+from tests.limits_gateway import chat, gateway, sdk, take_turns, wait_for_room_in
 from tests.redis_server import RedisServer, unique_prefix
 from tests.state_gateway import sample, wait_until
 
@@ -169,6 +170,7 @@ def test_while_redis_is_frozen_no_request_waits_on_it_and_one_probe_tries_it(
 
             wait_until(shared_again, 10, "limits counted in Redis again")
         clients = [stack.enter_context(sdk(u, "shared")) for u in (url, other_url)]
+        wait_for_room_in(MINUTE)  # the 30 turns count one minute's window: inside one minute
         shared = [take_turns(clients, turn) for turn in range(30)]
         assert sample(other, "floorgate_limits_local") == 0
     admitted = [replica for replica, status in shared if status == 200]
