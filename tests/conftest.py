@@ -28,6 +28,12 @@ ADMIN_KEY = "session-admin-key"
 KEYS = "key-deploy=deploy-pipeline,key-two=bulk-summarization|draft-generation,key-any=*"
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# The loop-lag overload rule (gateway/overload.py) is off for the gateways the suite runs in
+# its own process (and the chaos rig's, which imports this): they share one GIL with every
+# client thread and server of a test, and on a loaded machine their loops read a second
+# behind, and refused unrelated tests' requests with 503 overloaded. The rule is tested on a
+# real `floorgate serve`, whose environment the test sets (tests/test_overload.py).
+os.environ.setdefault("FLOORGATE_OVERLOAD_LAG_S", "0")
 
 
 STORES = ["memory", "redis", "cluster"]
