@@ -167,12 +167,18 @@ async def test_a_stream_times_out_between_chunks_and_in_total() -> None:
         await client.close()
 
 
+# The read timeout is 15 gaps: a loaded machine that holds the process for a moment wakes the
+# client's read timer and the server's next send together (one event loop), and the timer runs
+# before the chunk is read; at 4 gaps (0.2 s) a loaded run cut the stream after chunk 7 of 12.
+GAP_S, CHUNKS, READ_S = 0.05, 30, 0.75  # 1.5 s of chunks: two read timeouts
+
+
 async def trickle(conn: Conn) -> None:
-    """Twelve chunks 50 ms apart, then silence."""
+    """CHUNKS chunks GAP_S apart, then silence."""
     await conn.read_request()
     await conn.send(CHUNKED_HEAD)
-    for index in range(12):
-        await asyncio.sleep(0.05)
+    for index in range(CHUNKS):
+        await asyncio.sleep(GAP_S)
         await conn.send(chunk(b"data: %d\n\n" % index))
     await asyncio.sleep(3600)
 
@@ -183,7 +189,7 @@ async def trickled(piped: bool) -> list[bytes]:
         client = Client()
         received: list[bytes] = []
         try:
-            stream = await open_stream(client, server.url(), read=0.2)
+            stream = await open_stream(client, server.url(), read=READ_S)
             with pytest.raises(Timeout):
                 if piped:
                     await stream.pipe(keeper(received, more=True))
@@ -202,7 +208,7 @@ async def test_the_read_timeout_bounds_each_wait_for_a_chunk_not_the_stream() ->
     a sink in the parser's callback, no wait per chunk), the same."""
     for piped in (False, True):
         received = await trickled(piped)
-        assert b"".join(received) == b"".join(b"data: %d\n\n" % i for i in range(12))
+        assert b"".join(received) == b"".join(b"data: %d\n\n" % i for i in range(CHUNKS))
 
 
 def keeper(into: list[bytes], more: bool) -> http1.Sink:
