@@ -227,10 +227,16 @@ class Metrics:
             ("model", "reason"),
             registry=registry,
         )
+        # The count itself, kept apart from the series: a request waits across reloads, and
+        # a reload forgets the series of a model it drops (and declares one it brings back at
+        # 0), which the request's own -1 would then take below 0.
+        self._waiting: dict[str, int] = {}
+        self._queue_models: frozenset[str] = frozenset()
 
     def _declare_queue(self, models: frozenset[str]) -> None:
+        self._queue_models = models
         for model in models:
-            self._child(self.queued, model)
+            self._child(self.queued, model).set(self._waiting.get(model, 0))
             for reason in QUEUE_REFUSALS:
                 self._child(self.queue_refusals, model, reason)
 
@@ -251,7 +257,11 @@ class Metrics:
             self._child(self.overload_refusals, reason)
 
     def upstream_waiting(self, model: str, delta: int) -> None:
-        self._child(self.queued, model).inc(delta)
+        waiting = self._waiting[model] = self._waiting.get(model, 0) + delta
+        if not waiting:
+            del self._waiting[model]
+        if model in self._queue_models:  # a dropped model's requests have no series
+            self._child(self.queued, model).set(waiting)
 
     def upstream_queue_refused(self, model: str, reason: str) -> None:
         self._child(self.queue_refusals, model, reason).inc()

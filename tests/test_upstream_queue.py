@@ -9,8 +9,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
+from pydantic import SecretStr
 
 from tests.conftest import count
 from tests.fake_upstream import FakeUpstream
@@ -86,3 +88,47 @@ def test_a_request_that_waits_past_queue_timeout_falls_back_to_the_next_model(
                         reason="timeout")  # fmt: skip
         busy = count(registry, "floorgate_upstream_errors_total", model="slow", kind="busy")
     assert refused == 1 and busy == 1
+
+
+def test_a_reload_while_a_request_waits_keeps_the_queue_gauge_counting_it(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """`quick` waits behind `slow` for their shared connection (one origin, one limit) while
+    a reload drops `quick` (its series goes with it) and another brings it back: the gauge
+    reads the one request still waiting, then 0 once it is served, never below."""
+    one = ", max_connections: 1"
+    models = {"slow": spec(upstream, "slow:3", one), "quick": spec(upstream, "ok", one),
+              "careful": spec(upstream, "ok")}  # fmt: skip
+    both = policy(models)
+    admin = {"Authorization": "Bearer queue-admin"}
+    with (
+        upstream_gateway(tmp_path, both, admin_key=SecretStr("queue-admin")) as (client, app),
+        httpx.Client(base_url=str(client.base_url).removesuffix("v1/"), trust_env=False,
+                     headers=admin, timeout=30) as http,
+        ThreadPoolExecutor(2) as pool,
+    ):  # fmt: skip
+        registry = app.runtime.metrics.registry
+
+        def queued() -> float | None:
+            return registry.get_sample_value(
+                "floorgate_upstream_queued_requests", {"model": "quick"}
+            )
+
+        def reload(text: str) -> None:
+            (tmp_path / "policy.yaml").write_text(text)
+            assert http.post("/admin/policies/reload").status_code == 200
+
+        seen = upstream.seen
+        holding = pool.submit(client.chat.completions.create, model="route/slow", messages=USER)
+        until(lambda: upstream.seen > seen, "the slow request reached the upstream")
+        waiting = pool.submit(client.chat.completions.create, model="route/quick", messages=USER)
+        until(lambda: queued() == 1, "quick waiting on /metrics")
+        reload(policy({k: v for k, v in models.items() if k != "quick"}))
+        assert queued() is None  # no series for a model the policy no longer declares
+        reload(both)
+        assert not waiting.done() and queued() == 1
+        assert holding.result(timeout=30) and waiting.result(timeout=30)
+        until(lambda: queued() == 0, "nothing waiting")
+        values = [s.value for m in registry.collect() for s in m.samples
+                  if s.name == "floorgate_upstream_queued_requests"]  # fmt: skip
+    assert min(values) == 0
