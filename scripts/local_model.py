@@ -68,9 +68,32 @@ def answering() -> bool:
     return ALIAS in (served() or [])
 
 
+def completion_error(timeout_s: float = 120) -> str | None:
+    """Why the server on PORT cannot complete one token, or None when it can. A server can
+    list its model and still die on its first completion: a llama.cpp built for CPU features
+    this machine advertises but cannot run (AMX in a VM) faults in its first matmul."""
+    body = {"model": ALIAS, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+    request = urllib.request.Request(
+        URL.removesuffix("/models") + "/chat/completions",
+        json.dumps(body).encode(),
+        {"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            json.loads(response.read())["choices"][0]
+    except (OSError, ValueError, LookupError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def start(timeout_s: float = 120) -> None:
     models = served()
     if models is not None and ALIAS in models:
+        if why := completion_error():
+            raise SystemExit(
+                f"a server on port {PORT} lists {ALIAS} but fails a one-token completion "
+                f"({why}): stop it, or set FLOORGATE_LOCAL_MODEL_PORT to a free port"
+            )
         print(f"local model already answering on port {PORT}")
         return
     if models is not None:
@@ -91,6 +114,14 @@ def start(timeout_s: float = 120) -> None:
             tail = LOG_FILE.read_text(errors="replace")[-3000:]
             raise SystemExit(f"the local model did not start; its log ends:\n{tail}")
         time.sleep(0.25)
+    if why := completion_error():
+        stop()
+        raise SystemExit(
+            f"the local model started but failed a one-token completion ({why}; exit status "
+            f"{process.poll()}, a negative one is the signal that killed it). A SIGSEGV or "
+            "SIGILL is llama.cpp built for CPU features this machine cannot run: remove the "
+            "cached llama_cpp_python wheel (scripts/setup.sh says where) and run make setup"
+        )
     print(f"local model answering on http://127.0.0.1:{PORT}/v1 (pid {process.pid})")
 
 

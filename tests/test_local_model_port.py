@@ -1,6 +1,6 @@
 """The local model's port is one setting, FLOORGATE_LOCAL_MODEL_PORT: the shipped policy's
 api_base follows it (`${FLOORGATE_LOCAL_MODEL_PORT:-8081}`), and `make run` (local_model.py
-start) reuses a server on that port only when it serves the expected model."""
+start) reuses a server on that port only when it serves the expected model and completes."""
 
 from __future__ import annotations
 
@@ -55,12 +55,22 @@ def test_an_api_base_naming_an_unset_variable_leaves_the_model_uncallable(
 
 
 @contextmanager
-def model_server(models: list[str]) -> Iterator[int]:
-    """An HTTP server on loopback whose /v1/models lists `models`."""
-    body = json.dumps({"object": "list", "data": [{"id": m} for m in models]}).encode()
+def model_server(models: list[str], completes: bool = True) -> Iterator[int]:
+    """An HTTP server on loopback whose /v1/models lists `models`; its completions answer, or
+    (`completes=False`) the connection closes without an answer, as a crashed server's does."""
+    listing = json.dumps({"object": "list", "data": [{"id": m} for m in models]}).encode()
+    answer = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Hi"}}]})
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            self.reply(listing)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            if completes:
+                self.reply(answer.encode())
+
+        def reply(self, body: bytes) -> None:
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
@@ -97,3 +107,10 @@ def test_start_reuses_a_server_only_when_it_serves_the_expected_model() -> None:
         assert run.returncode == 1
         assert f"port {port} is taken by a server that does not serve smollm2" in run.stderr
         assert "['some-other-model']" in run.stderr and "FLOORGATE_LOCAL_MODEL_PORT" in run.stderr
+
+
+def test_start_refuses_a_server_that_lists_the_model_but_cannot_complete() -> None:
+    with model_server(["smollm2"], completes=False) as port:
+        run = start_on(port)
+    assert run.returncode == 1
+    assert f"a server on port {port} lists smollm2 but fails a one-token completion" in run.stderr
