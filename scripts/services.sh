@@ -24,8 +24,22 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  echo "services: starting redis on 127.0.0.1:6379"
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no
-  for _ in $(seq 50); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.1; done
+answers() { timeout 2 redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+if ! answers; then
+  log=${TMPDIR:-/tmp}/floorgate-redis.log
+  echo "services: starting redis on 127.0.0.1:6379 (log: $log)"
+  # In a session of its own, so it outlives make; not --daemonize, whose failure says nothing.
+  setsid redis-server --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    </dev/null >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do  # 20 s: a loaded machine is slow to start it
+    answers && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! answers; then
+    echo "services: redis did not answer on 127.0.0.1:6379; its log ends:" >&2
+    tail -n 20 "$log" >&2 || true
+    exit 1
+  fi
 fi
