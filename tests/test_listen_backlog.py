@@ -45,7 +45,7 @@ def test_the_listen_backlog_is_the_kernels_cap_not_uvicorns_2048() -> None:
         [sys.executable, "-m", "gateway", "serve"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout_s=30)
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}/healthz"), timeout_s=120)
         assert listen_queue_size(port) == min(LISTEN_BACKLOG, int(SOMAXCONN.read_text()))
     finally:
         server.terminate()

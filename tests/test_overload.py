@@ -92,7 +92,7 @@ def served(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _live(url), timeout_s=60)
+        wait_for(lambda: _live(url), timeout_s=120)  # 42 s seen at load 10: litellm's import
         yield Served(url, process)
     finally:
         process.send_signal(signal.SIGCONT)

@@ -129,10 +129,10 @@ def test_sighup_reloads_a_served_gateway(tmp_path: Path, upstream: FakeUpstream)
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            old = wait_for(lambda: _ready_version(client), timeout_s=30)
+            old = wait_for(lambda: _ready_version(client), timeout_s=120)
             replace(path, edited(path.read_text()))
             server.send_signal(signal.SIGHUP)
-            new = wait_for(lambda: _ready_version(client) != old and _ready_version(client))
+            new = wait_for(lambda: _ready_version(client) != old and _ready_version(client), 30)
             assert new == load_policy(path).version
             metrics = client.get("/metrics").text
             assert (
