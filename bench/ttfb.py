@@ -1,7 +1,8 @@
 """Streaming time to first byte: sequential requests, one kept-alive connection per target.
 
 The targets are taken in turn (a, b, c, a, b, c, ...) so that drift on the machine touches each
-of them alike; the first body byte of each stream is what is timed.
+of them alike, each stream half a millisecond after the last one ended; the first body byte of
+each stream is what is timed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import aiohttp
 
 HEADERS = {"content-type": "application/json"}
 WARMUP = 20
+# Before each stream: what the last target does after its response (a gateway's record of it,
+# its drain) ends first. Without it the target after a Floorgate read 0.07 to 0.11 ms slower
+# than the same code after the floor (docs/bench.md); 2 ms let the CPUs idle and slowed all.
+GAP_S = 0.0005
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -46,6 +51,7 @@ async def sample(targets: list[StreamTarget], count: int) -> dict[str, list[floa
     async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as session:
         for i in range(WARMUP + count):
             for target in targets:
+                await asyncio.sleep(GAP_S)
                 elapsed = await first_byte_ms(session, target)
                 if i >= WARMUP:
                     samples[target.name].append(elapsed)
