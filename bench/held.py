@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from bench import openloop
 from bench.peer_figures import Step, generated, percentile
 from bench.procs import cpu_seconds
-from bench.watch import Watch, lag_buckets, lag_p99_ms
+from bench.watch import OWN_LAG_SERIES, Watch, lag_buckets, lag_p99_ms
 
 SETTLE_S = 0.5  # past the first stream's end before the window opens
 START_S = 1.0  # from asking the generator to start to its first arrival
@@ -60,23 +60,32 @@ def level_of(rate: float, stream_s: float) -> int:
 
 
 class LagWindow(threading.Thread):
-    """Scrape Floorgate's loop-lag histogram as the window opens and as it closes."""
+    """Scrape Floorgate's loop-lag histograms (the lag, and the lag less the loop's wait for a
+    CPU) as the window opens and as it closes."""
 
     def __init__(self, metrics_url: str, start_at: float, window: Window) -> None:
         super().__init__(daemon=True)
         self._url, self._start_at, self._window = metrics_url, start_at, window
         self.before: dict[float, float] = {}
         self.after: dict[float, float] = {}
+        self.own_before: dict[float, float] = {}
+        self.own_after: dict[float, float] = {}
 
     def run(self) -> None:
         time.sleep(max(0.0, self._start_at + self._window.start_s - time.time()))
         self.before = lag_buckets(self._url)
+        self.own_before = lag_buckets(self._url, OWN_LAG_SERIES)
         time.sleep(max(0.0, self._start_at + self._window.end_s - time.time()))
         self.after = lag_buckets(self._url)
+        self.own_after = lag_buckets(self._url, OWN_LAG_SERIES)
 
     def p99_ms(self) -> float | None:
         self.join()
         return lag_p99_ms(self.before, self.after) if self.before else None
+
+    def own_p99_ms(self) -> float | None:
+        self.join()
+        return lag_p99_ms(self.own_before, self.own_after) if self.own_before else None
 
 
 @dataclass(frozen=True)
@@ -117,4 +126,5 @@ def step(target: Held, window: Window, baseline_mib: float, mock_pid: int, worke
         probe_p99_ms=percentile(watch.probe_ms, 99),
         mock_cpu_s=cpu_seconds(mock_pid) - mock_before,
         loop_lag_p99_ms=lag.p99_ms() if lag is not None else None,
+        loop_lag_own_p99_ms=lag.own_p99_ms() if lag is not None else None,
     )

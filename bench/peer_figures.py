@@ -55,6 +55,8 @@ class Step:
     duration_s: float
     mock_cpu_s: float = 0.0  # the mock upstream's CPU over the step
     loop_lag_p99_ms: float | None = None  # Floorgate's own histogram (bench/watch.py)
+    # The same less the loop's wait for a CPU that other processes held (held streams only).
+    loop_lag_own_p99_ms: float | None = None
 
     @property
     def success(self) -> float:

@@ -74,11 +74,13 @@ class Watch:
 
 
 LAG_SERIES = "floorgate_event_loop_lag_seconds_bucket"
+# The lag less the loop's wait for a CPU held by other processes (gateway/loop_lag.py).
+OWN_LAG_SERIES = "floorgate_event_loop_lag_own_seconds_bucket"
 
 
-def lag_buckets(metrics_url: str) -> dict[float, float]:
-    """Floorgate's event-loop lag histogram from its /metrics: upper bound -> cumulative count
-    (empty if the server has none)."""
+def lag_buckets(metrics_url: str, series: str = LAG_SERIES) -> dict[float, float]:
+    """Floorgate's event-loop lag histogram (or `series`, one with the same buckets) from its
+    /metrics: upper bound -> cumulative count (empty if the server has none)."""
     try:
         with urllib.request.urlopen(metrics_url, timeout=10) as reply:
             text = reply.read().decode()
@@ -86,8 +88,8 @@ def lag_buckets(metrics_url: str) -> dict[float, float]:
         return {}
     buckets = {}
     for line in text.splitlines():
-        if line.startswith(LAG_SERIES + '{le="'):
-            bound, _, value = line[len(LAG_SERIES) + 5 :].partition('"} ')
+        if line.startswith(series + '{le="'):
+            bound, _, value = line[len(series) + 5 :].partition('"} ')
             buckets[float(bound)] = float(value)
     return buckets
 

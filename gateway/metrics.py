@@ -325,6 +325,12 @@ class Metrics:
             buckets=LOOP_LAG_BUCKETS,
             registry=registry,
         )
+        self.loop_lag_own = Histogram(
+            "floorgate_event_loop_lag_own_seconds",
+            "The loop's lag less the time its thread waited for a CPU meanwhile (Linux).",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=registry,
+        )
 
     def usage(
         self, workflow: str, route: str, model: str, tokens: tuple[int, int], cost: float | None

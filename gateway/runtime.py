@@ -140,7 +140,13 @@ class Runtime:
         tasks = [
             asyncio.create_task(self.ledger.run()),
             asyncio.create_task(self.gates.run()),
-            asyncio.create_task(loop_lag.watch(self.metrics.loop_lag, then=self.overload.observe)),
+            asyncio.create_task(
+                loop_lag.watch(
+                    self.metrics.loop_lag,
+                    then=self.overload.observe,
+                    own=self.metrics.loop_lag_own,
+                )
+            ),
         ]
         try:
             yield
