@@ -95,9 +95,10 @@ def test_a_reload_while_a_request_waits_keeps_the_queue_gauge_counting_it(
 ) -> None:
     """`quick` waits behind `slow` for their shared connection (one origin, one limit) while
     a reload drops `quick` (its series goes with it) and another brings it back: the gauge
-    reads the one request still waiting, then 0 once it is served, never below."""
+    reads the one request still waiting, then 0 once it is served, never below. `slow` takes
+    5 s: the two reloads must be done while it holds the connection, on a loaded machine too."""
     one = ", max_connections: 1"
-    models = {"slow": spec(upstream, "slow:3", one), "quick": spec(upstream, "ok", one),
+    models = {"slow": spec(upstream, "slow:5", one), "quick": spec(upstream, "ok", one),
               "careful": spec(upstream, "ok")}  # fmt: skip
     both = policy(models)
     admin = {"Authorization": "Bearer queue-admin"}
