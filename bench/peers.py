@@ -39,7 +39,7 @@ from bench.services import CheckError
 from bench.watch import Watch, lag_buckets, lag_p99_ms
 
 STREAM_RATES = "2,5,10,25,50,100,200,400,600,880"
-WHOLE_RATES = "2,5,10,25,50,100,200,400,800,1300"
+WHOLE_RATES = "2,5,10,25,50,100,200,400,800,1300,2000,2600"
 HELD_LEVELS = "500,1000,2000,3000"  # streams in flight
 HELD_CHUNK_MS = 200
 VARIANTS = ("stream", "whole", held_report.HELD)
