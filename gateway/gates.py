@@ -136,8 +136,8 @@ class Gates:
             self._export_rates(pair, total(by_workflow))
         for pair in self._ungated - tallies.keys() - self._states.keys():
             for rate in RATES:
-                self.metrics.gate_rate.remove(*pair, rate)
-                self.metrics.gate_samples.remove(*pair, rate)
+                self.metrics.gates.rate.remove(*pair, rate)
+                self.metrics.gates.samples.remove(*pair, rate)
         self._ungated = frozenset(tallies)
 
     async def run(self) -> None:
@@ -153,7 +153,7 @@ class Gates:
 
     def _read_failed(self, exc: StoreUnavailable | None) -> None:
         if exc is not None:
-            self.metrics.gate_refresh_failures.inc()
+            self.metrics.gates.refresh_failures.inc()
             if not self._failing_reads:
                 log.warning("gate statistics unreadable (%s); the last gate states stay", exc)
         elif self._failing_reads:
@@ -166,22 +166,22 @@ class Gates:
             _log_change(previous.get(pair), state)
             self._export(state)
         for pair in previous.keys() - states.keys():  # no longer gated: stop exporting it
-            self.metrics.gate_passing.remove(*pair)
+            self.metrics.gates.passing.remove(*pair)
             for rate in RATES:
-                self.metrics.gate_rate.remove(*pair, rate)
-                self.metrics.gate_samples.remove(*pair, rate)
+                self.metrics.gates.rate.remove(*pair, rate)
+                self.metrics.gates.samples.remove(*pair, rate)
         self._publish_routes(policy, states)
 
     def _export(self, state: GateState) -> None:
         labels = (state.route, state.model)
-        self.metrics.gate_passing.labels(*labels).set(1 if state.passing else 0)
+        self.metrics.gates.passing.labels(*labels).set(1 if state.passing else 0)
         self._export_rates(labels, state.counts)
 
     def _export_rates(self, labels: Pair, counts: Counts) -> None:
         for rate in RATES:
             value, samples = counts.rate(rate)
-            self.metrics.gate_rate.labels(*labels, rate).set(math.nan if value is None else value)
-            self.metrics.gate_samples.labels(*labels, rate).set(samples)
+            self.metrics.gates.rate.labels(*labels, rate).set(math.nan if value is None else value)
+            self.metrics.gates.samples.labels(*labels, rate).set(samples)
 
     def _publish_routes(self, policy: Policy, states: Mapping[Pair, GateState]) -> None:
         routes = policy.spec.routes
@@ -192,9 +192,9 @@ class Gates:
             if not any(states[(route, model)].passing for model in routes[route].pool)
         }
         for route in gated:
-            self.metrics.gate_all_failing.labels(route).set(1 if route in failing else 0)
+            self.metrics.gates.all_failing.labels(route).set(1 if route in failing else 0)
         for route in self._gated - gated:
-            self.metrics.gate_all_failing.remove(route)
+            self.metrics.gates.all_failing.remove(route)
         for route in failing - self._all_failing:
             action = routes[route].gate.when_all_fail  # type: ignore[union-attr]
             log.error("every model of route %s fails its gate; when_all_fail: %s", route, action)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from gateway import __version__
 from gateway.classify import Verdict
+from gateway.gate_metrics import GateSeries
 from gateway.loop_lag import BUCKETS as LOOP_LAG_BUCKETS
 from gateway.policy.compiled import Policy
 from gateway.policy_series import (
@@ -468,38 +469,7 @@ class Metrics:
             "Ledger records waiting to be written to the store.",
             registry=registry,
         )
-        self._gate_series(registry)
-
-    def _gate_series(self, registry: CollectorRegistry) -> None:
-        self.gate_passing = Gauge(
-            "floorgate_gate_passing",
-            "1 while a model passes its route's live gate, 0 while it fails (and is skipped).",
-            ("route", "model"),
-            registry=registry,
-        )
-        self.gate_all_failing = Gauge(
-            "floorgate_gate_all_failing",
-            "1 while every model of a gated route fails its gate.",
-            ("route",),
-            registry=registry,
-        )
-        self.gate_rate = Gauge(
-            "floorgate_gate_window_rate",
-            "A model's rate over its gate's window, or a day if ungated (NaN with no samples).",
-            ("route", "model", "rate"),
-            registry=registry,
-        )
-        self.gate_samples = Gauge(
-            "floorgate_gate_window_samples",
-            "The sample size behind floorgate_gate_window_rate.",
-            ("route", "model", "rate"),
-            registry=registry,
-        )
-        self.gate_refresh_failures = Counter(
-            "floorgate_gate_refresh_failures",
-            "Gate refreshes that could not read the statistics; the last states stay in force.",
-            registry=registry,
-        )
+        self.gates = GateSeries(registry)
 
     def cancelled(self, workflow: str, route: str, mid_stream: bool) -> None:
         self._child(self.cancelled_total, workflow, route, CANCEL_STAGES[mid_stream]).inc()
