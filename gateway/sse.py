@@ -19,7 +19,12 @@ DONE = b"[DONE]"
 MAX_EVENT_BYTES = 8 * 1024 * 1024  # one event this large is an upstream gone wrong
 KEEP_HEAD = 64 * 1024
 KEEP_TAIL = 64 * 1024
+# How many events' parsed data the copy keeps as parsed (an event's ~175 bytes are some 1 KiB
+# of objects): enough for a stream's opening, whose events its check parsed before the first
+# byte, not to be parsed again for the classifier; the rest are kept as their bytes.
+KEEP_PARSED = 8
 _EOL = re.compile(rb"\r\n|\r|\n")
+UNPARSED: Any = object()  # an Event's value before check_json has parsed its data
 
 
 class FramingError(ValueError):
@@ -31,6 +36,7 @@ class FramingError(ValueError):
 class Event:
     lines: list[bytes]  # as received, without their line endings
     data: bytes | None  # the data lines joined by LF; None if the event has none
+    value: Any = UNPARSED  # the data as parsed by check_json: nothing parses it twice
 
     @property
     def done(self) -> bool:
@@ -44,6 +50,8 @@ class Event:
         """The data as JSON, or None if it is not JSON."""
         if self.data is None or self.data[:1] not in (b"{", b"["):
             return None
+        if self.value is not UNPARSED:
+            return self.value
         try:
             return orjson.loads(self.data)
         except orjson.JSONDecodeError:
@@ -52,11 +60,12 @@ class Event:
 
 def check_json(event: Event) -> None:
     """Raise FramingError if the event carries data that is neither JSON nor [DONE]: relayed,
-    it would break the client's parser instead of ending the stream with an error it reads."""
+    it would break the client's parser instead of ending the stream with an error it reads.
+    The parsed data is kept on the event (Event.value) for whoever reads it next."""
     if event.data is None or event.data == DONE:
         return
     try:
-        orjson.loads(event.data)
+        event.value = orjson.loads(event.data)
     except orjson.JSONDecodeError:
         raise FramingError("upstream sent an event whose data is not JSON") from None
 
@@ -84,6 +93,14 @@ class Framer:
             chunk = chunk[1:]
         if not chunk:
             return []
+        if not self._line and not self._lines and chunk[-2:] == b"\n\n" and b"\r" not in chunk:
+            events = _data_events(chunk)
+            if events is not None:  # nothing is left over: the framer stays as it was
+                self._after_cr = False
+                return events
+        return self._read_lines(chunk)
+
+    def _read_lines(self, chunk: bytes) -> list[Event]:
         self._after_cr = chunk[-1:] == b"\r"
         # Most upstreams end lines with LF alone: bytes.split is several times the regex's speed.
         pieces = _EOL.split(chunk) if b"\r" in chunk else chunk.split(b"\n")
@@ -108,22 +125,42 @@ class Framer:
         return events
 
 
+def _data_events(chunk: bytes) -> list[Event] | None:
+    """The events of a chunk that holds whole events only, each a single `data: ` line with LF
+    endings (what upstreams send, nearly always), split in C; None for any other chunk, which
+    the framer then reads line by line, to the same events."""
+    blocks = chunk.split(b"\n\n")
+    blocks.pop()  # b"": the chunk ends with a blank line
+    events: list[Event] = []
+    for block in blocks:
+        if block[:6] != b"data: " or b"\n" in block:
+            return None
+        events.append(Event([block], block[6:]))
+    return events
+
+
 class StreamCopy:
     """A bounded copy of a stream's data events, for its classification once it has ended:
     its first KEEP_HEAD bytes and its last KEEP_TAIL, so a huge answer costs fixed memory."""
 
-    __slots__ = ("_head", "_room", "_tail", "_tail_size", "status")
+    __slots__ = ("_head", "_parsed", "_room", "_tail", "_tail_size", "status")
 
     def __init__(self) -> None:
-        self._head: list[bytes] = []
+        self._head: list[Any] = []  # each event's data, or (KEEP_PARSED at most) its JSON
+        self._parsed = 0
         self._room = KEEP_HEAD
         self._tail: deque[bytes] = deque()
         self._tail_size = 0
         self.status = 499  # until the stream ends one way or the other, the client closed it
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, value: Any = UNPARSED) -> None:
+        """One event's data; `value`, its JSON as parsed already, if nothing will change it."""
         if len(data) <= self._room:
-            self._head.append(data)
+            if value is not UNPARSED and self._parsed < KEEP_PARSED:
+                self._parsed += 1
+                self._head.append(value)  # JSON parses to no bytes object: told apart
+            else:
+                self._head.append(data)
             self._room -= len(data)
             return
         self._room = 0
@@ -141,11 +178,13 @@ class StreamCopy:
         return {"choices": [choices[i] for i in sorted(choices)], "usage": usage or None}
 
 
-def _merge(choices: dict[int, dict[str, Any]], usage: dict[str, Any], data: bytes) -> None:
-    try:
-        event = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return
+def _merge(choices: dict[int, dict[str, Any]], usage: dict[str, Any], event: Any) -> None:
+    """Merge one event's data (its bytes, or its JSON parsed) into the choices and usage."""
+    if type(event) is bytes:
+        try:
+            event = orjson.loads(event)
+        except orjson.JSONDecodeError:
+            return
     if not isinstance(event, dict):
         return
     if isinstance(event.get("usage"), dict):  # sent last when stream_options.include_usage

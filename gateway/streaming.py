@@ -23,9 +23,10 @@ from gateway.plan import Call
 from gateway.policy.compiled import ModelTarget
 from gateway.responses.events import NativeEvents
 from gateway.runtime import Runtime
-from gateway.sse import DONE, Event, Framer, FramingError, StreamCopy, check_json
+from gateway.sse import DONE, Event, FramingError, StreamCopy, check_json
 from gateway.sse import event as sse_event
 from gateway.upstream.base import UpstreamError
+from gateway.upstream.failover import Opening
 from gateway.upstream.in_band import raise_in_band_error
 
 log = logging.getLogger("floorgate.stream")
@@ -77,14 +78,15 @@ async def relay(
     stream here.
     """
     native = reshape if isinstance(reshape, NativeEvents) else None
-    opening = time.perf_counter()
-    target, (first, chunks) = await rt.failover.open_stream(
+    asked = time.perf_counter()
+    target, opening = await rt.failover.open_stream(
         call.identity.route,
         call.candidates,
         call.body if native is None else native.body,
         responses=native is not None,
     )
-    upstream_s = time.perf_counter() - opening
+    chunks = opening.chunks
+    upstream_s = time.perf_counter() - asked
     head = [*SSE_HEADERS, *call.headers(target.name)]
     try:
         await send({"type": "http.response.start", "status": 200, "headers": head})
@@ -97,7 +99,7 @@ async def relay(
     translate = ContractFilter() if call.contract == "translate" else None
     events = _Events(copy, translate, fixer, reshape)
     try:
-        last = await _pump(rt, target, (first, chunks), send, events, ex.writer)
+        last = await _pump(rt, target, opening, send, events, ex.writer)
         if last is not None:  # [DONE]: the stream has succeeded, whatever the client does next
             copy.status = 200
             ex.stop_watching()
@@ -137,10 +139,12 @@ class _Events:
         self.rewrites = [r.rewrite for r in (translate, fixer) if r is not None]
 
     def out(self, event: Event) -> bytes:
+        if not self.rewrites and self.reshape is _CHAT:  # the common case: relayed as it came
+            if event.data is not None:  # its data's JSON, parsed by its check, is the copy's
+                self.copy.feed(event.data, event.value)
+            return event.wire()
         if event.data is not None:
-            self.copy.feed(event.data)
-        if not self.rewrites and self.reshape is _CHAT:
-            return event.wire()  # the common case: relayed as it came, nothing parsed
+            self.copy.feed(event.data)  # the bytes: the rewrites change the JSON in place
         data = event.json()
         if not isinstance(data, dict):
             return event.wire() if self.reshape is _CHAT else b""
@@ -177,24 +181,24 @@ class _Step:
     """What the client gets for each chunk of the upstream's bytes, its events checked on the
     way; `ending` is set, to what ends the stream, once the stream's last event has come."""
 
-    __slots__ = ("checked", "ending", "events", "framer", "target")
+    __slots__ = ("ending", "events", "framer", "opened", "target")
 
-    def __init__(self, target: ModelTarget, events: _Events) -> None:
+    def __init__(self, target: ModelTarget, events: _Events, opening: Opening) -> None:
         self.target, self.events = target, events
-        self.framer = Framer()
-        # The whole events of the first bytes were checked before this model was chosen
-        # (Failover.open_stream): they are not parsed again on the way to the first byte.
-        self.checked = True
+        self.framer = opening.framer
+        # The whole events of the first bytes were framed and checked before this model was
+        # chosen (Failover.open_stream): the first feed sends them on as they are.
+        self.opened: list[Event] | None = opening.events
         self.ending: bytes | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        events, checked, self.checked = self.events, self.checked, False
+        events, opened, self.opened = self.events, self.opened, None
         out: list[bytes] = []
-        for event in self.framer.feed(chunk):
+        for event in self.framer.feed(chunk) if opened is None else opened:
             if event.done:
                 self.ending = events.done()
                 break
-            if not checked:
+            if opened is None:
                 check_json(event)
                 raise_in_band_error(event, self.target)
             out.append(events.out(event))
@@ -232,7 +236,7 @@ class _Piped:
 async def _pump(
     rt: Runtime,
     target: ModelTarget,
-    stream: tuple[bytes, AsyncIterator[bytes]],
+    opening: Opening,
     send: Send,
     events: _Events,
     writer: BodyWriter | None,
@@ -244,10 +248,10 @@ async def _pump(
     to a _Piped sink that writes them to the client as they arrive; the task wakes only when
     that stops (the end, a failure, a client that takes no more), to send what was held
     through the ASGI send, which waits for a slow client, and then reads on."""
-    first, chunks = stream
-    step = _Step(target, events)
+    chunks = opening.chunks
+    step = _Step(target, events, opening)
     pipe = getattr(chunks, "pipe", None) if writer is not None else None
-    chunk = first
+    chunk = opening.first  # its events are the opening's, framed already
     try:
         while chunk:
             out = step.feed(chunk)

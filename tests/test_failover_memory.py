@@ -75,5 +75,5 @@ def test_the_last_failure_decides_what_the_client_is_told(
 
 def test_a_stream_falls_back_until_its_first_bytes() -> None:
     answers: dict[str, list[Answer]] = {"a": [[]], "b": [[b"data: {}\n\n", b"data: [DONE]\n\n"]]}
-    (served, (first, _)), calls, _ = run(answers, [target("a"), target("b")], stream=True)
-    assert (served.name, first, calls) == ("b", b"data: {}\n\n", ["a", "b"])
+    (served, opening), calls, _ = run(answers, [target("a"), target("b")], stream=True)
+    assert (served.name, opening.first, calls) == ("b", b"data: {}\n\n", ["a", "b"])

@@ -60,12 +60,23 @@ def test_an_opening_is_checked_event_by_event() -> None:
         check_opening(ANSWER + ERROR, target("a"))
 
 
+def test_an_opening_s_events_come_back_parsed_with_the_framer_past_them() -> None:
+    framer = Framer()
+    events = check_opening(ANSWER + b'data: {"b": 2}\n\ndata: {"c"', target("a"), framer)
+    assert [e.value for e in events] == [
+        {"choices": [{"index": 0, "delta": {"content": "ok"}}]},
+        {"b": 2},
+    ]
+    (rest,) = framer.feed(b": 3}\n\n")  # the event the opening began, ended by the next bytes
+    assert rest.data == b'{"c": 3}'
+
+
 def open_stream(answers: dict[str, list[bytes]]) -> tuple[str, bytes, list[str]]:
     transport = MemoryTransport(lambda t, body: answers[t.name])
     failover = Failover(lambda t: transport, lambda t, err, route: None)
     pool = [target(name) for name in answers]
-    served, (first, _) = asyncio.run(failover.open_stream("r", pool, {}))
-    return served.name, first, transport.calls
+    served, opening = asyncio.run(failover.open_stream("r", pool, {}))
+    return served.name, opening.first, transport.calls
 
 
 def test_an_error_as_the_first_event_falls_back_to_the_next_model() -> None:

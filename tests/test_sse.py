@@ -51,6 +51,40 @@ def test_multi_line_data_is_joined_by_lf() -> None:
     assert frame(b"data: a\r\ndata: b\r\n\r\n") == [(b"a\nb", False)]
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"data: a\n\ndata: b\n\n", b"data: [DONE]\n\n"],  # whole data events: split in C
+        [b"data: a\n\n\n\ndata: b\n\n"],  # blank lines between events
+        [b"data: a\n", b"\ndata: b\n\n"],  # an event ended by the next chunk
+        [b"data: a\n\nda", b"ta: b\n\n"],  # a line cut across chunks
+        [b"data: a\r", b"\ndata: b\n\n"],  # a CRLF cut between its CR and its LF
+        [b"data:a\n\n", b"event: x\ndata: b\n\n", b": ping\n\ndata: [DONE]\n\n"],
+        [b"data: a\ndata: b\n\n", b"data\n\n"],  # more than one data line, a bare field
+    ],
+)
+def test_whole_chunks_frame_as_byte_by_byte(chunks: list[bytes]) -> None:
+    """What the framer reads in C (chunks of whole single-line data events) and what it reads
+    line by line give the same events and wire bytes as the same stream fed a byte at a time."""
+    stream = b"".join(chunks)
+    framer, by_byte = Framer(), Framer()
+    whole = [(e.data, e.wire()) for c in chunks for e in framer.feed(c)]
+    one_by_one = [
+        (e.data, e.wire()) for i in range(len(stream)) for e in by_byte.feed(stream[i : i + 1])
+    ]
+    assert whole == one_by_one
+
+
+def test_the_copy_merges_parsed_and_unparsed_data_alike() -> None:
+    events = [{"choices": [{"index": 0, "delta": {"content": w}}]} for w in ("a", "b", "c")]
+    as_bytes, parsed = StreamCopy(), StreamCopy()
+    for data in events:
+        as_bytes.feed(orjson.dumps(data))
+        parsed.feed(orjson.dumps(data), data)
+    assert parsed.completion() == as_bytes.completion()
+    assert parsed.completion()["choices"][0]["message"]["content"] == "abc"
+
+
 def test_one_event_beyond_the_limit_is_refused() -> None:
     framer = Framer(limit=100)
     framer.feed(b"data: " + b"x" * 50 + b"\n\n")  # many small events are fine

@@ -10,6 +10,7 @@ import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway.errors import (
@@ -23,7 +24,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.policy.compiled import ModelTarget
-from gateway.sse import FramingError
+from gateway.sse import Event, Framer, FramingError
 from gateway.upstream.base import Reply, Transport, UpstreamError
 from gateway.upstream.in_band import check_opening
 
@@ -31,6 +32,16 @@ T = TypeVar("T")
 MAX_BACKOFF_S = 2.0
 BUSY_RETRY_S = 1  # what a client refused for want of an upstream connection is told to wait
 NO_ROUTE = "none"  # what the outcome reports for a call that no route made
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A stream whose first bytes have come and passed their check (in_band.check_opening)."""
+
+    first: bytes
+    events: list[Event]  # the whole events of `first`, checked, their data parsed
+    framer: Framer  # past `first`: the rest of the stream is framed with it
+    chunks: AsyncIterator[bytes]  # the rest
 
 
 class Failover:
@@ -78,16 +89,16 @@ class Failover:
         candidates: Sequence[ModelTarget],
         body: dict[str, Any],
         responses: bool = False,
-    ) -> tuple[ModelTarget, tuple[bytes, AsyncIterator[bytes]]]:
+    ) -> tuple[ModelTarget, Opening]:
         """Start a stream (a Responses API one with `responses`) and wait for its first bytes;
         until then, failures fall back, an error event in those bytes among them."""
 
-        async def call(target: ModelTarget) -> tuple[bytes, AsyncIterator[bytes]]:
+        async def call(target: ModelTarget) -> Opening:
             chunks = self._transport_for(target).stream(target, body, responses)
             try:
                 first = await anext(chunks)
-                check_opening(first, target)
-                return first, chunks
+                framer = Framer()
+                return Opening(first, check_opening(first, target, framer), framer, chunks)
             except StopAsyncIteration:
                 raise UpstreamError(
                     "protocol", "upstream ended the stream before any data"

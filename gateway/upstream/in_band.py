@@ -12,12 +12,16 @@ from gateway.sse import Event, Framer, check_json
 from gateway.upstream.base import UpstreamError, redact
 
 
-def check_opening(chunk: bytes, target: ModelTarget) -> None:
+def check_opening(chunk: bytes, target: ModelTarget, framer: Framer | None = None) -> list[Event]:
     """Each whole event of a stream's first bytes: FramingError for data that is not JSON,
-    UpstreamError for an error reported in band; either can still fall back."""
-    for event in Framer().feed(chunk):
+    UpstreamError for an error reported in band; either can still fall back. Returns the
+    events, their data parsed (Event.value), and leaves `framer` past them: the relay sends
+    them on without framing or parsing them again."""
+    events = (framer or Framer()).feed(chunk)
+    for event in events:
         check_json(event)
         raise_in_band_error(event, target)
+    return events
 
 
 def raise_in_band_error(event: Event, target: ModelTarget) -> None:
