@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.exceptions import HTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import __version__
 from gateway.api import admin, explain, feedback, openapi, ops
@@ -32,9 +33,15 @@ class Floorgate:
     """Dispatches the OpenAI hot path without a framework and hands the rest to FastAPI, all
     behind the one boundary (gateway/api/boundary.py)."""
 
-    def __init__(self, runtime: Runtime, rest: FastAPI) -> None:
+    def __init__(self, runtime: Runtime, rest: FastAPI, forwarded_from: str | None = None) -> None:
         self.runtime = runtime
         self.rest = rest
+        # The proxy headers (X-Forwarded-For, -Proto) change a request's client and scheme,
+        # which only the FastAPI part reads: applied there alone, the hot path skips the
+        # middleware's call and its read of every header.
+        self._rest: Handler = rest
+        if forwarded_from is not None:
+            self._rest = ProxyHeadersMiddleware(rest, trusted_hosts=forwarded_from)  # type: ignore[arg-type,assignment]
         endpoints = OpenAIEndpoints(runtime)
         self.by_id: list[tuple[str, Handler]] = [
             (RESPONSES_PATH, endpoints.get_response),
@@ -67,7 +74,7 @@ class Floorgate:
                     f"{scope['path']} takes {allowed}, not {scope['method']}.",
                     headers={"allow": allowed},
                 )
-        await self.rest(scope, receive, send)
+        await self._rest(scope, receive, send)
 
     def _by_prefix(self, path: str) -> Handler | None:
         """The GET endpoints whose path ends with an id."""
@@ -78,9 +85,15 @@ class Floorgate:
 
 
 def create_app(
-    settings: Settings, registry: CollectorRegistry | None = None, *, sighup: bool = False
+    settings: Settings,
+    registry: CollectorRegistry | None = None,
+    *,
+    sighup: bool = False,
+    forwarded_from: str | None = None,
 ) -> Floorgate:
-    """`sighup`: reload the policy on SIGHUP (only in the main thread, as `floorgate serve`)."""
+    """`sighup`: reload the policy on SIGHUP (only in the main thread, as `floorgate serve`);
+    `forwarded_from`: the proxies whose X-Forwarded-* headers the FastAPI part believes (as
+    uvicorn's `forwarded_allow_ips`, when the server does not apply them itself)."""
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` doubles the series
     runtime = Runtime.build(settings, registry)
     reloader = PolicyReloader(runtime.policies, runtime.metrics, runtime.prepare)
@@ -114,7 +127,7 @@ def create_app(
     rest.add_exception_handler(RequestValidationError, _render_validation)  # type: ignore[arg-type]
     # Starlette answers a bug with text/plain and re-raises it; the boundary logs it.
     rest.add_exception_handler(Exception, _render_internal)
-    return Floorgate(runtime, rest)
+    return Floorgate(runtime, rest, forwarded_from)
 
 
 async def _render(request: Request, err: GatewayError) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -102,7 +103,9 @@ def serve(settings: Settings) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        app = create_app(settings, sighup=True)
+        # uvicorn's default for the proxies it trusts, applied to the FastAPI part only.
+        forwarded_from = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+        app = create_app(settings, sighup=True, forwarded_from=forwarded_from)
     except PolicyError as exc:
         print(f"floorgate: the policy is not valid, not starting:\n{exc}", file=sys.stderr)
         return 2
@@ -132,6 +135,7 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # the app applies them where they are read (gateway/app.py)
         backlog=LISTEN_BACKLOG,
     )
     return 0

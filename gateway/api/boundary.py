@@ -53,7 +53,7 @@ class Boundary:
                 ex.responded = True
                 ex.status = message["status"]
                 headers = message.setdefault("headers", [])
-                if not any(name == REQUEST_ID for name, _ in headers):
+                if REQUEST_ID not in [name for name, _ in headers]:
                     headers.append((REQUEST_ID, ex.request_id.encode()))
             await send(message)
 

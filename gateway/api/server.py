@@ -10,8 +10,9 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from gateway.api.cycle import QuickHeadCycle
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_body
 from gateway.exchange import BODY_WRITER, CLIENT_GONE, Leaving
 
@@ -65,6 +66,8 @@ class HeadLimited(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:  # a new request's
+            if type(cycle) is RequestResponseCycle:  # its task has not run yet: send is ours
+                cycle.__class__ = QuickHeadCycle
             writer = HeadWithBody(self.transport, self.flow)
             cycle.transport = writer  # type: ignore[assignment]
             self.scope[BODY_WRITER] = writer  # type: ignore[literal-required]
