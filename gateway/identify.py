@@ -84,6 +84,37 @@ def identify(policy: Policy, caller: Caller, header: str | None, body: dict[str,
     return Identity(workflow, requested, decision, route, field.model)
 
 
+class Identities:
+    """identify() for one policy's requests, remembered by all that it reads of them: the
+    caller, the header, `model` and `metadata.workflow` (a few hundred ns a request instead of
+    ~2 µs). Only what identified without an error is kept, at most `limit`, forgotten at once
+    when full or when the policy changes."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.limit = limit
+        self._policy: Policy | None = None
+        self._known: dict[tuple[Any, ...], Identity] = {}
+
+    def identify(
+        self, policy: Policy, caller: Caller, header: str | None, body: dict[str, Any]
+    ) -> Identity:
+        if policy is not self._policy:
+            self._policy, self._known = policy, {}
+        metadata = body.get("metadata")
+        from_metadata = metadata.get("workflow") if isinstance(metadata, dict) else None
+        key = (caller, header, body.get("model"), from_metadata)
+        try:
+            found = self._known.get(key)
+        except TypeError:  # a list or an object where a name goes: identify() says what is wrong
+            return identify(policy, caller, header, body)
+        if found is None:
+            found = identify(policy, caller, header, body)
+            if len(self._known) >= self.limit:
+                self._known = {}
+            self._known[key] = found
+        return found
+
+
 def workflow_for(
     policy: Policy,
     caller: Caller,

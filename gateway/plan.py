@@ -14,7 +14,7 @@ from gateway.calibration import Contract, with_contract
 from gateway.errors import BadRequest
 from gateway.exchange import Headers
 from gateway.fields import check_chat_body, check_raw_size
-from gateway.identify import Identity, identify
+from gateway.identify import Identity
 from gateway.keys import Caller
 from gateway.metrics import NONE
 from gateway.policy.compiled import ModelTarget, Policy
@@ -99,7 +99,7 @@ def plan_body(
 ) -> Call:
     """Plan a checked chat body: workflow, route, candidates, contract."""
     policy = rt.policies.current  # one reference: this request sees one whole policy
-    identity = identify(policy, caller, workflow_header, body)
+    identity = rt.identities.identify(policy, caller, workflow_header, body)
     rt.metrics.decision(identity.workflow, identity.route)
     if identity.unknown_workflow:
         rt.metrics.unknown_workflows.inc()

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from gateway import loop_lag, readiness
 from gateway.classify import Verdict
 from gateway.gates import Gates
+from gateway.identify import Identities
 from gateway.keys import KeyRing
 from gateway.ledger import Ledger
 from gateway.limits import Limiter
@@ -62,6 +63,7 @@ class Runtime:
     ledger: Ledger = field(init=False)
     gates: Gates = field(init=False)
     readiness: Readiness = field(default_factory=Readiness)
+    identities: Identities = field(default_factory=Identities)
     limits: Limiter = field(init=False)
     overload: Overload = field(init=False)
 

@@ -3,6 +3,8 @@ metrics and OpenAI-shaped errors on the hot path and the FastAPI routes alike.""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +26,21 @@ def boom() -> None:
     raise RuntimeError("a bug in a FastAPI route")
 
 
+LET_GO = threading.Event()
+
+
+async def held() -> dict[str, bool]:
+    await asyncio.to_thread(LET_GO.wait, 10)  # answers once the test lets it go
+    return {"ok": True}
+
+
 @pytest.fixture(scope="module")
 def own(policy_path: Path) -> Iterator[tuple[httpx.Client, Floorgate]]:
     """A gateway of its own, with one route that has a bug."""
     settings = Settings(policies=policy_path, api_keys="key-any=*", _env_file=None)  # type: ignore[call-arg]
     app = create_app(settings, CollectorRegistry())
     app.rest.add_api_route("/v1/boom", boom, methods=["GET"])
+    app.rest.add_api_route("/v1/held", held, methods=["GET"])
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         yield client, app
 
@@ -94,6 +105,26 @@ def test_models_and_fastapi_routes_count_requests_and_in_flight(
         assert response.headers["x-floorgate-request-id"].startswith("fg-")
         after = counted(registry, "floorgate_requests_total", before + 1, **UNLABELLED, code=code)
         assert after == before + 1
+    assert count(registry, "floorgate_in_flight_requests") == 0
+
+
+def test_a_request_being_served_is_in_flight_until_it_ends(
+    own: tuple[httpx.Client, Floorgate],
+) -> None:
+    client, app = own
+    registry = app.runtime.metrics.registry
+    answered: list[int] = []
+    caller = threading.Thread(target=lambda: answered.append(client.get("/v1/held").status_code))
+    caller.start()
+    try:
+        assert counted(registry, "floorgate_in_flight_requests", 1) == 1
+    finally:
+        LET_GO.set()
+        caller.join(10)
+    assert answered == [200]
+    deadline = time.monotonic() + 2  # the boundary counts it out once the client has its answer
+    while count(registry, "floorgate_in_flight_requests") and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert count(registry, "floorgate_in_flight_requests") == 0
 
 

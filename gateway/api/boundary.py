@@ -37,6 +37,9 @@ class Boundary:
     def __init__(self, app: Handler, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Counted here and read by the gauge when scraped: a Gauge's inc and dec take its lock.
+        self.in_flight = 0
+        metrics.in_flight.set_function(lambda: self.in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +49,7 @@ class Boundary:
         ex.writer = scope.get(BODY_WRITER)
         counted = scope["path"] not in UNCOUNTED
         if counted:
-            self.metrics.in_flight.inc()
+            self.in_flight += 1
 
         async def watched(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -63,7 +66,7 @@ class Boundary:
             await self._failed(ex, exc, send)
         finally:
             if counted:
-                self.metrics.in_flight.dec()
+                self.in_flight -= 1
                 elapsed = time.perf_counter() - ex.started
                 m = self.metrics
                 m.request(ex.workflow, ex.route, ex.model, ex.status, ex.stream, elapsed)
