@@ -33,7 +33,10 @@ _BASE_HEADERS: http1.RawHeaders = [
 def wire_body(target: ModelTarget, body: dict[str, Any]) -> bytes:
     """The client's (already checked) body, addressed to the upstream's own model name, in
     its dialect."""
-    out = {k: v for k, v in for_upstream(target, body).items() if k not in _PRIVATE_FIELDS}
+    out = for_upstream(target, body)
+    out = dict(out) if out is body else out  # the dialect's rewrite is a copy already
+    for name in _PRIVATE_FIELDS:
+        out.pop(name, None)
     out["model"] = target.spec.model
     out.update(target.params)
     return orjson.dumps(out)

@@ -69,6 +69,7 @@ _RESERVED = frozenset(
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _GOOD_NAMES: set[bytes] = set()
 _MAX_CACHED_URLS = 1024
+_HEADS: dict[tuple[object, ...], bytes] = {}  # (method, target, *headers) -> the request's head
 
 
 @dataclass(slots=True)
@@ -317,6 +318,19 @@ def _head(scheme: str, authority: str, path: str, proxy: Proxy | None) -> bytes:
 
 
 def _encode(method: str, target: _Target, body: bytes, headers: Headers) -> bytes:
+    # A model's requests share their method, target and headers (its key among them): their
+    # head is checked and encoded once, and kept, as the target URLs are.
+    key = (method, target.head, *(headers if isinstance(headers, list) else headers.items()))
+    head = _HEADS.get(key)
+    if head is None:
+        head = _head_of(method, target, headers)
+        if len(_HEADS) >= _MAX_CACHED_URLS:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return b"%bcontent-length: %d\r\n\r\n%b" % (head, len(body), body)
+
+
+def _head_of(method: str, target: _Target, headers: Headers) -> bytes:
     parts = [method.encode("ascii"), target.head]
     for name, value in headers if isinstance(headers, list) else headers.items():
         try:
@@ -328,8 +342,6 @@ def _encode(method: str, target: _Target, body: bytes, headers: Headers) -> byte
         if (key not in _GOOD_NAMES and not _good_name(key)) or _unsafe(val):
             raise ConnectError(f"header {key!r} is not allowed or not valid")
         parts += (key, b": ", val, b"\r\n")
-    parts.append(b"content-length: %d\r\n\r\n" % len(body))
-    parts.append(body)
     return b"".join(parts)
 
 
