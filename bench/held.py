@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench import openloop
+from bench import cpus, openloop
 from bench.peer_figures import Step, generated, percentile
 from bench.procs import cpu_seconds
 from bench.watch import OWN_LAG_SERIES, Watch, lag_buckets, lag_p99_ms
@@ -109,8 +109,10 @@ def step(target: Held, window: Window, baseline_mib: float, mock_pid: int, worke
     if lag is not None:
         lag.start()
     before, mock_before = cpu_seconds(target.pid), cpu_seconds(mock_pid)
+    machine_before, wall_before = cpus.machine_seconds(), time.perf_counter()
     with Watch(target.probe, target.pid) as watch:
         out = openloop.run(target.plan, workers, start_at)
+    machine_after, wall = cpus.machine_seconds(), time.perf_counter() - wall_before
     latency = window.ended_within(out.latency_ms, out.ended_s)
     in_flight = window.samples(out.in_flight)
     return Step(
@@ -127,4 +129,7 @@ def step(target: Held, window: Window, baseline_mib: float, mock_pid: int, worke
         mock_cpu_s=cpu_seconds(mock_pid) - mock_before,
         loop_lag_p99_ms=lag.p99_ms() if lag is not None else None,
         loop_lag_own_p99_ms=lag.own_p99_ms() if lag is not None else None,
+        machine_cpu_s=machine_after[0] - machine_before[0],
+        softirq_cpu_s=machine_after[1] - machine_before[1],
+        cpu_wall_s=wall,
     )

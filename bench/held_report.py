@@ -63,8 +63,24 @@ def level_rows(steps: Sequence[Step], shape: Shape) -> list[dict[str, object]]:
                 "event-loop lag p99 ms": step.loop_lag_ms(),
                 "lag p99 less CPU wait ms": step.loop_lag_own_p99_ms,
                 "probe p99 ms": step.probe_p99_ms,
+                CORES: cores(step),
             })  # fmt: skip
     return rows
+
+
+CORES = "cores: gateway / mock / load gen / rest (softirq)"
+
+
+def cores(step: Step) -> str:
+    """Who held the CPUs over the step, in cores: the gateway, the mock, the load generator,
+    and the rest of the machine (the kernel's softirq, the bench, anything else running)."""
+    wall = step.cpu_wall_s
+    if not wall:
+        return "—"
+    generator = step.generator_cpu_pct / 100 * step.duration_s
+    rest = step.machine_cpu_s - step.server_cpu_s - step.mock_cpu_s - generator
+    shares = (step.server_cpu_s, step.mock_cpu_s, generator, rest)
+    return " / ".join(f"{s / wall:.2f}" for s in shares) + f" ({step.softirq_cpu_s / wall:.2f})"
 
 
 NOTE = (
@@ -72,7 +88,9 @@ NOTE = (
     " and the loop's lag are read over the steady part of each step (from the first stream's"
     " end to the last arrival), RSS against the process's before the first level. The lag"
     " less CPU wait takes from each lag the time the loop's thread waited for a CPU that other"
-    " processes held (the kernel's count): on a loaded machine, what the gateway itself made.\n"
+    " processes held (the kernel's count): on a loaded machine, what the gateway itself made."
+    " The cores are each process's CPU over the step's wall time; the rest is the machine's"
+    " busy time less theirs.\n"
 )
 
 

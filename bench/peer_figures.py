@@ -57,6 +57,11 @@ class Step:
     loop_lag_p99_ms: float | None = None  # Floorgate's own histogram (bench/watch.py)
     # The same less the loop's wait for a CPU that other processes held (held streams only).
     loop_lag_own_p99_ms: float | None = None
+    # Held streams: the machine's busy CPU-seconds (all processes, the kernel's softirq
+    # included) and its softirq alone, over the `cpu_wall_s` the server's CPU is measured over.
+    machine_cpu_s: float = 0.0
+    softirq_cpu_s: float = 0.0
+    cpu_wall_s: float = 0.0
 
     @property
     def success(self) -> float:

@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from bench import held, held_report, llm_mock, openloop, peer_report
+from bench import cpus, held, held_report, llm_mock, openloop, peer_report
 from bench.peer_figures import DIRECT, Step, generated, percentile, steady_mean
 from bench.peer_targets import (
     FLOORGATE,
@@ -64,6 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--held-chunk-ms", type=int, default=HELD_CHUNK_MS)
     parser.add_argument(
         "--held-duration", type=float, default=0.0, help="seconds of arrivals a level (2 streams)"
+    )
+    parser.add_argument(
+        "--held-unpinned",
+        action="store_true",
+        help="held streams: leave the gateway on the CPUs the mock and load generator use",
     )
     parser.add_argument(
         "--against", type=Path, help="held streams: also a gateway from this checkout's gateway/"
@@ -191,19 +196,34 @@ def progress(result: Step, base: Step | None) -> None:
     )
 
 
+def held_placement(args: argparse.Namespace) -> cpus.Placement | None:
+    return None if args.held_unpinned else cpus.Placement.split()
+
+
+def placement_note(placement: cpus.Placement | None) -> str:
+    if placement is None:
+        return "not pinned: the gateway shares the CPUs with the mock and the load generator"
+    return f"{placement.describe()} (bench/cpus.py; --held-unpinned: not)"
+
+
 def held_ladder(args: argparse.Namespace, workdir: Path) -> list[Step]:
     """Held streams, each level in its rung: the mock directly, then each gateway (with
-    `--against`, the two alternating first), all started fresh for this ladder."""
-    shape, logdir = held_shape(args), workdir / "held"
+    `--against`, the two alternating first), all started fresh for this ladder; each gateway
+    on a CPU of its own unless `--held-unpinned`."""
+    shape, logdir, placement = held_shape(args), workdir / "held", held_placement(args)
     logdir.mkdir()
     print(f"held streams, {shape.chunk_ms} ms apart ({shape.stream_s:g} s a stream),"
-          f" {args.held_duration:g} s of arrivals a level:", file=sys.stderr)  # fmt: skip
-    with Children(logdir) as children:
+          f" {args.held_duration:g} s of arrivals a level; {placement_note(placement)}:",
+          file=sys.stderr)  # fmt: skip
+    with cpus.tools_on(placement), Children(logdir) as children:
         mock = start_mock(children, logdir, shape)
         direct = Target(DIRECT, mock.base, mock.child.pid, mock.base + "/healthz")
         gateways = [start_floorgate(children, logdir, mock)]
         if args.against:
             gateways.append(start_floorgate(children, logdir, mock, AGAINST, args.against))
+        if placement is not None:
+            for gateway in gateways:
+                cpus.pin(gateway.pid, placement.gateway)
         warm_up(gateways, args, ("stream",))
         baselines = {t.name: rss_mib(t.pid) for t in (direct, *gateways)}
         window = held.Window.of(shape.stream_s, args.held_duration)
@@ -267,12 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench failed: {exc}\n(logs kept in {workdir})", file=sys.stderr)
         return 1
     shutil.rmtree(workdir, ignore_errors=True)
+    held_ran = held_report.HELD in steps
     print(
         f"LLM-shaped load, open loop, {args.duration:g} s of arrivals a rate, {args.workers}"
         f" load processes; mock: {args.chunks} chunks, {args.ttft_ms} ms to the first,"
         f" {args.chunk_ms} ms apart (held streams {args.held_chunk_ms} ms apart,"
         f" {args.held_duration:g} s of arrivals a level); whole answers after {args.whole_ms} ms;"
         f" {os.cpu_count()} CPUs, loopback; load average {os.getloadavg()[0]:.1f}"
+        + (f"; held streams: {placement_note(held_placement(args))}" if held_ran else "")
     )
     peer_report.print_all(
         steps, shape_of(args), rss_after, ledger_bytes_per_record(), held_shape(args)
