@@ -131,7 +131,11 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=head_limited(settings.max_header_bytes, settings.client_header_timeout_s),
+        http=head_limited(
+            settings.max_header_bytes,
+            settings.client_header_timeout_s,
+            accepted=app.runtime.overload.accepted,  # the accept queue's wait, to the rule
+        ),
         log_level=settings.log_level,
         access_log=False,
         server_header=False,

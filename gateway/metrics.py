@@ -34,7 +34,7 @@ NONE = "none"
 RELOAD_TRIGGERS = ("watch", "sighup", "admin")
 UNATTRIBUTED = ("not_found", "forbidden", "invalid", "unavailable")
 CANCEL_STAGES = ("before_first_byte", "mid_stream")
-OVERLOAD_REASONS = ("loop_lag", "in_flight")  # gateway/overload.py
+OVERLOAD_REASONS = ("loop_lag", "queue_wait", "in_flight")  # gateway/overload.py
 # The gateway's own share: from 100 µs to 100 ms.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
@@ -250,7 +250,7 @@ class Metrics:
         )
         self.overload_refusals = Counter(
             "floorgate_overload_refusals",
-            "Model requests refused (503 overloaded), by reason (loop_lag, in_flight).",
+            "Model requests refused (503 overloaded), by reason (loop_lag, queue_wait, in_flight).",
             ("reason",),
             registry=registry,
         )

@@ -76,7 +76,10 @@ class Runtime:
         self.limits = Limiter(
             self.store, self.metrics, self.prices, s.limits_timeout_s, s.limits_lease_s
         )
-        self.overload = Overload(self.metrics, s.overload_lag_s, s.overload_for_s, s.max_in_flight)
+        self.overload = Overload(
+            self.metrics, s.overload_lag_s, s.overload_for_s, s.max_in_flight,
+            s.overload_queue_wait_s,
+        )  # fmt: skip
 
     @classmethod
     def build(cls, settings: Settings, registry: CollectorRegistry | None = None) -> Runtime:

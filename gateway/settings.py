@@ -12,6 +12,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
+# Below these an overload threshold is its clock's own grain.
+CLOCK_GRAIN = {
+    # uvloop's clock ticks in milliseconds: an idle loop already reads 1 ms late.
+    "overload_lag_s": (0.005, "the timer's own grain: every wake-up would count as behind"),
+    # The kernel counts a connection's wait in its ticks (4 to 10 ms).
+    "overload_queue_wait_s": (0.02, "the kernel clock's own grain"),
+}
+
+
 class Settings(BaseSettings):
     """Everything the gateway reads from its environment, in one place."""
 
@@ -59,9 +68,12 @@ class Settings(BaseSettings):
     limits_timeout_s: float = Field(default=0.25, gt=0)
     limits_lease_s: float = Field(default=660.0, gt=0)
     # Overload (gateway/overload.py): new model requests get a 503 `overloaded` while the
-    # event loop has been at least overload_lag_s behind at every wake-up for overload_for_s
-    # (0 turns the rule off), and beyond max_in_flight model requests at once (0: no cap).
+    # event loop has been at least overload_lag_s behind at every wake-up for overload_for_s,
+    # or while every new connection that arrived over overload_for_s waited at least
+    # overload_queue_wait_s in the kernel's accept queue (0 turns either rule off), and beyond
+    # max_in_flight model requests at once (0: no cap).
     overload_lag_s: float = Field(default=0.05, ge=0)
+    overload_queue_wait_s: float = Field(default=0.25, ge=0)
     overload_for_s: float = Field(default=1.0, ge=0.5, le=60)
     max_in_flight: int = Field(default=0, ge=0)
 
@@ -74,14 +86,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{name} is set but empty: unset it, or set it to a real key")
         return value
 
-    @field_validator("overload_lag_s")
+    @field_validator("overload_lag_s", "overload_queue_wait_s")
     @classmethod
-    def _lag_above_timer_grain(cls, value: float) -> float:
-        # uvloop's clock ticks in milliseconds: an idle loop already reads 1 ms late.
-        if 0 < value < 0.005:
+    def _above_clock_grain(cls, value: float, info: ValidationInfo) -> float:
+        least_s, why = CLOCK_GRAIN[info.field_name or ""]
+        if 0 < value < least_s:
+            name = f"FLOORGATE_{(info.field_name or '').upper()}"
             raise ValueError(
-                "FLOORGATE_OVERLOAD_LAG_S under 5 ms is the timer's own grain: every wake-up "
-                "would count as behind; set 0.005 or more, or 0"
+                f"{name} under {least_s * 1000:g} ms is {why}; set {least_s:g} or more, or 0"
             )
         return value
 

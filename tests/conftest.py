@@ -34,6 +34,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # behind, and refused unrelated tests' requests with 503 overloaded. The rule is tested on a
 # real `floorgate serve`, whose environment the test sets (tests/test_overload.py).
 os.environ.setdefault("FLOORGATE_OVERLOAD_LAG_S", "0")
+# The queue-wait rule likewise (and only `floorgate serve` measures the wait): a test's
+# `floorgate serve` that inherits this environment takes up connections on a machine running
+# the rest of the suite beside it, where they can wait 250 ms for seconds. It is tested on a
+# `floorgate serve` of its own (tests/test_overload_queue.py).
+os.environ.setdefault("FLOORGATE_OVERLOAD_QUEUE_WAIT_S", "0")
 
 
 STORES = ["memory", "redis", "cluster"]

@@ -92,6 +92,7 @@ ENUMS: dict[str, set[str] | None] = {  # None: any value (bucket bounds, version
         "full",
         "timeout",
         "loop_lag",
+        "queue_wait",
         "in_flight",
     },
     "result": {"success", "unchanged", "failure"},

@@ -2,27 +2,37 @@
 deadline for it, and each response's head written with its body. uvicorn has neither cap nor
 deadline: one 128 MB header stalled /healthz for 5 s, and a client sending its head a byte at
 a time was held open for ever. It also tells a request that its client went away (the scope's
-Leaving) and keeps one keep-alive timer a connection instead of one a request."""
+Leaving), keeps one keep-alive timer a connection instead of one a request, and tells the
+overload rule how long each new connection waited in the kernel's accept queue."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from gateway.accept_wait import accept_wait
 from gateway.api.cycle import QuickHeadCycle
 from gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout, error_body
 from gateway.exchange import BODY_WRITER, CLIENT_GONE, Leaving
 
+Accepted = Callable[[float, float], None]  # (seconds waited in the accept queue, now)
 REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
-def head_limited(max_bytes: int, timeout_s: float) -> type[HttpToolsProtocol]:
+def head_limited(
+    max_bytes: int, timeout_s: float, accepted: Accepted | None = None
+) -> type[HttpToolsProtocol]:
     """The protocol class for uvicorn's `http=`: a head over `max_bytes` is a 431, one that
-    takes longer than `timeout_s` from its first byte a 408; either closes the connection."""
-    limits = {"max_bytes": max_bytes, "timeout_s": timeout_s}
+    takes longer than `timeout_s` from its first byte a 408; either closes the connection.
+    `accepted`, if given, is told how long each new connection waited in the kernel's accept
+    queue (gateway/overload.py judges it)."""
+    told = staticmethod(accepted) if accepted is not None else None  # not bound to the protocol
+    limits = {"max_bytes": max_bytes, "timeout_s": timeout_s, "accepted": told}
     return type("HeadLimited", (HeadLimited,), limits)
 
 
@@ -37,6 +47,14 @@ class HeadLimited(HttpToolsProtocol):
     _leaving: Leaving | None = None  # the request in progress's, told if the client goes
     _idle_since: float | None = None  # when the last response ended, if none has begun since
     _idle_timer: asyncio.TimerHandle | None = None
+    accepted: Accepted | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.accepted is not None:  # once a connection, not a request: ~2 us
+            waited = accept_wait(transport)
+            if waited is not None:
+                self.accepted(waited, time.perf_counter())
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
