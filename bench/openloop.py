@@ -63,6 +63,7 @@ class Outcome:
     ok: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     latency_ms: list[float] = field(default_factory=list)  # of the successful requests
+    refused_ms: list[float] = field(default_factory=list)  # of the 503s: how fast a refusal came
     ended_s: list[float] = field(default_factory=list)  # when each of those ended, from the start
     ttfb_ms: list[float] = field(default_factory=list)
     late_ms: list[float] = field(default_factory=list)  # start behind schedule, every request
@@ -75,6 +76,7 @@ class Outcome:
         self.ok += other.ok
         self.failures = dict(Counter(self.failures) + Counter(other.failures))
         self.latency_ms += other.latency_ms
+        self.refused_ms += other.refused_ms
         self.ended_s += other.ended_s
         self.ttfb_ms += other.ttfb_ms
         self.late_ms += other.late_ms
@@ -208,6 +210,8 @@ class Worker:
         if conn.status != 200:
             key = REFUSED if conn.status == 503 else f"status {conn.status}"
             out.failures[key] = out.failures.get(key, 0) + 1
+            if key == REFUSED:
+                out.refused_ms.append(round((now - scheduled) * 1000, 3))
         elif self.plan.stream and not conn.ended_with_done:
             out.failures["no [DONE]"] = out.failures.get("no [DONE]", 0) + 1
         else:

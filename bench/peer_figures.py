@@ -62,6 +62,7 @@ class Step:
     machine_cpu_s: float = 0.0
     softirq_cpu_s: float = 0.0
     cpu_wall_s: float = 0.0
+    refused_p99_ms: float | None = None  # how long a 503 overloaded took, from its schedule
 
     @property
     def success(self) -> float:
@@ -113,6 +114,7 @@ def generated(out: Outcome) -> dict[str, Any]:
         "generator_late_p99_ms": percentile(out.late_ms, 99),
         "failures": out.failures,
         "duration_s": out.wall_s,
+        "refused_p99_ms": percentile(out.refused_ms, 99),
     }
 
 

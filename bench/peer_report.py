@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from bench import held_report
 from bench.llm_mock import Shape
+from bench.openloop import REFUSED
 from bench.peer_figures import DIRECT, MAX_OVERHEAD_P99_MS, Step, best_step, ratio
 from bench.report import Goal
 
@@ -57,7 +58,7 @@ def print_steps(
             fmt(s.probe_p99_ms),
             f"{s.generator_cpu_pct:.0f} % / {fmt(s.generator_late_p99_ms)}",
             verdict(s, base),
-            ", ".join(f"{k}: {v}" for k, v in s.failures.items()),
+            failures(s),
         ]
         for s, base in zip(steps, bases, strict=True)
     ]
@@ -65,6 +66,15 @@ def print_steps(
               "server CPU s", "mock CPU s", "loop lag p99 ms", "probe p99 ms",
               "load gen CPU, late p99", "step", "failures"]  # fmt: skip
     table(header, rows)
+
+
+def failures(step: Step) -> str:
+    """Each kind counted; the refusals with how late the slowest came (p99)."""
+    said = []
+    for kind, n in step.failures.items():
+        late = step.refused_p99_ms if kind == REFUSED else None
+        said.append(f"{kind}: {n}" + (f" (p99 {late / 1000:.1f} s)" if late is not None else ""))
+    return ", ".join(said)
 
 
 def verdict(step: Step, direct: Step | None) -> str:

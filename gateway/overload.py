@@ -54,6 +54,7 @@ class Overload:
         self._behind_since: float | None = None  # when the first late wake-up of a run was due
         self._on_time_since: float | None = None
         self._waiting_since: float | None = None  # arrival of a run's first long-waiting one
+        self._taken_since = 0.0  # and when it was taken up
         self._waited_at = 0.0  # when the last connection that waited long was taken up
         self.retry_after = str(max(1, math.ceil(for_s)))  # the soonest it could accept again
 
@@ -83,8 +84,9 @@ class Overload:
 
     def accepted(self, waited: float, now: float) -> None:
         """A new connection, taken up at `now` (perf_counter seconds), had waited `waited` s in
-        the kernel's accept queue. The queue is first in, first out: a run of long waits
-        whose arrivals span `for_s` is a queue that stood that long."""
+        the kernel's accept queue. The queue is first in, first out: a run of long waits whose
+        arrivals span `for_s` is a queue that stood that long, and so is one whose take-ups
+        do (a queue still growing is seen sooner so: its arrivals lag by the wait)."""
         if not self.queue_wait_s:
             return
         if waited < self.queue_wait_s:
@@ -93,12 +95,13 @@ class Overload:
         self._waited_at = now
         arrived = now - waited
         if self._waiting_since is None:
-            self._waiting_since = arrived
-        elif not self.queued and arrived - self._waiting_since >= self.for_s:
+            self._waiting_since, self._taken_since = arrived, now
+            return
+        span = max(arrived - self._waiting_since, now - self._taken_since)
+        if not self.queued and span >= self.for_s:
             self.queued = True
-            span = arrived - self._waiting_since
-            self._changed(f"every connection that arrived over {span:.2f} s waited "
-                          f"{self.queue_wait_s:g} s or more to be taken up")  # fmt: skip
+            self._changed(f"every connection taken up over {span:.2f} s had waited "
+                          f"{self.queue_wait_s:g} s or more")  # fmt: skip
 
     def admit(self) -> None:
         """Count a model request in flight, or raise the 503 that refuses it (before any

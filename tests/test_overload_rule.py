@@ -179,6 +179,18 @@ def test_every_connection_waiting_long_over_the_period_refuses_and_short_waits_e
     ov.admit()
 
 
+def test_a_queue_still_growing_refuses_after_the_period_of_take_ups() -> None:
+    """Each connection taken up waited longer than the one before: their arrivals span little
+    (a loop taking up one connection a turn while they come faster), their take-ups span it."""
+    ov = queue_rule()
+    accepts = Accepts(ov)
+    for i in range(20):
+        ov.accepted(0.3 + i * 0.045, accepts.now + i * 0.05)  # arrivals 5 ms apart
+    assert not ov.refusing, "take-ups over 0.95 s: not the period yet"
+    ov.accepted(0.3 + 21 * 0.045, accepts.now + 21 * 0.05)
+    assert ov.refusing
+
+
 def test_no_new_connection_for_the_period_ends_it() -> None:
     """Clients that retry on their kept-alive connections are taken up without a wait."""
     ov = queue_rule()
