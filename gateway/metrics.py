@@ -36,6 +36,8 @@ UNATTRIBUTED = ("not_found", "forbidden", "invalid", "unavailable")
 CANCEL_STAGES = ("before_first_byte", "mid_stream")
 OVERLOAD_REASONS = ("loop_lag", "queue_wait", "in_flight")  # gateway/overload.py
 # The gateway's own share: from 100 µs to 100 ms.
+# From the kernel's tick (4 ms) to the 8.8 s seen at 600 streams/s (docs/bench.md).
+ACCEPT_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
                    40.96, 81.92)  # fmt: skip
@@ -256,6 +258,12 @@ class Metrics:
         )
         for reason in OVERLOAD_REASONS:
             self._child(self.overload_refusals, reason)
+        self.accept_wait = Histogram(
+            "floorgate_accept_queue_wait_seconds",
+            "How long each new connection waited in the kernel's accept queue (Linux).",
+            buckets=ACCEPT_WAIT_BUCKETS,
+            registry=registry,
+        )
 
     def upstream_waiting(self, model: str, delta: int) -> None:
         waiting = self._waiting[model] = self._waiting.get(model, 0) + delta

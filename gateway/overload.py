@@ -87,6 +87,7 @@ class Overload:
         the kernel's accept queue. The queue is first in, first out: a run of long waits whose
         arrivals span `for_s` is a queue that stood that long, and so is one whose take-ups
         do (a queue still growing is seen sooner so: its arrivals lag by the wait)."""
+        self.metrics.accept_wait.observe(waited)
         if not self.queue_wait_s:
             return
         if waited < self.queue_wait_s:

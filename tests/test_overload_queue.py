@@ -33,11 +33,18 @@ def refused(served: Served, reason: str) -> float:
     return served.sample("floorgate_overload_refusals_total", reason=reason)
 
 
+def waited_longer(served: Served, le: str) -> float:
+    """New connections that waited more than `le` seconds in the accept queue."""
+    total = served.sample("floorgate_accept_queue_wait_seconds_count")
+    return total - served.sample("floorgate_accept_queue_wait_seconds_bucket", le=le)
+
+
 def test_a_standing_accept_queue_refuses_new_requests_then_it_serves_again(
     served: Served, upstream: FakeUpstream
 ) -> None:
     assert served_again(served) == "fake answer"
     before = refused(served, "queue_wait")
+    long_before = waited_longer(served, "0.25")
     with served.client() as streamer:
         chunks, answer = slow_stream(streamer)
         seen = upstream.seen
@@ -63,6 +70,7 @@ def test_a_standing_accept_queue_refuses_new_requests_then_it_serves_again(
     assert upstream.seen == seen + CALLERS - len(refusals), "nothing refused reached it"
     assert refused(served, "queue_wait") - before == len(refusals)
     assert refused(served, "loop_lag") == 0
+    assert waited_longer(served, "0.25") - long_before >= CALLERS // 2, "the wait is exported"
 
     assert served_again(served) == "fake answer"
     assert served.sample("floorgate_overloaded") == 0
