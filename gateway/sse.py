@@ -19,9 +19,9 @@ DONE = b"[DONE]"
 MAX_EVENT_BYTES = 8 * 1024 * 1024  # one event this large is an upstream gone wrong
 KEEP_HEAD = 64 * 1024
 KEEP_TAIL = 64 * 1024
-# How many events' parsed data the copy keeps as parsed (an event's ~175 bytes are some 1 KiB
-# of objects): enough for a stream's opening, whose events its check parsed before the first
-# byte, not to be parsed again for the classifier; the rest are kept as their bytes.
+# How many events' parsed data the copy keeps as parsed (an event's ~175 bytes are some 1.2 KiB
+# of objects): enough for a stream whole in its first bytes, whose events its check parsed
+# before the first byte, not to be parsed again for the classifier; the rest as their bytes.
 KEEP_PARSED = 8
 _EOL = re.compile(rb"\r\n|\r|\n")
 UNPARSED: Any = object()  # an Event's value before check_json has parsed its data

@@ -23,7 +23,7 @@ from gateway.plan import Call
 from gateway.policy.compiled import ModelTarget
 from gateway.responses.events import NativeEvents
 from gateway.runtime import Runtime
-from gateway.sse import DONE, Event, FramingError, StreamCopy, check_json
+from gateway.sse import DONE, UNPARSED, Event, FramingError, StreamCopy, check_json
 from gateway.sse import event as sse_event
 from gateway.upstream.base import UpstreamError
 from gateway.upstream.failover import Opening
@@ -138,10 +138,11 @@ class _Events:
         self.reshape: Reshape = reshape or _CHAT
         self.rewrites = [r.rewrite for r in (translate, fixer) if r is not None]
 
-    def out(self, event: Event) -> bytes:
+    def out(self, event: Event, parsed: bool = False) -> bytes:
+        """`parsed`: the copy may keep the event's JSON, parsed by its check, for its bytes."""
         if not self.rewrites and self.reshape is _CHAT:  # the common case: relayed as it came
-            if event.data is not None:  # its data's JSON, parsed by its check, is the copy's
-                self.copy.feed(event.data, event.value)
+            if event.data is not None:
+                self.copy.feed(event.data, event.value if parsed else UNPARSED)
             return event.wire()
         if event.data is not None:
             self.copy.feed(event.data)  # the bytes: the rewrites change the JSON in place
@@ -193,6 +194,10 @@ class _Step:
 
     def feed(self, chunk: bytes) -> bytes:
         events, opened, self.opened = self.events, self.opened, None
+        # A stream whole in its first bytes (their events hold its [DONE]) is classified as
+        # soon as they are sent: the copy keeps their JSON as parsed. A longer stream's copy
+        # keeps bytes, which hold less (and nothing the collector walks) while it is in flight.
+        parsed = opened is not None and any(event.done for event in opened)
         out: list[bytes] = []
         for event in self.framer.feed(chunk) if opened is None else opened:
             if event.done:
@@ -201,7 +206,7 @@ class _Step:
             if opened is None:
                 check_json(event)
                 raise_in_band_error(event, self.target)
-            out.append(events.out(event))
+            out.append(events.out(event, parsed))
             if events.reshape.finished:  # a Responses stream ends at its last event
                 self.ending = b""
                 break

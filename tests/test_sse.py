@@ -3,6 +3,8 @@ whole event, events split anywhere across chunks, and the bound on one event."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import orjson
 import pytest
 
@@ -114,3 +116,29 @@ def test_the_copy_keeps_a_bounded_head_and_tail() -> None:
     completion = copy.completion()
     assert len(completion["choices"][0]["message"]["content"]) < 140_000
     assert completion["choices"][0]["finish_reason"] == "stop"
+
+
+async def no_more() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
+
+
+def test_only_a_stream_whole_in_its_first_bytes_keeps_their_json_parsed() -> None:
+    """The relay's copy for the classifier keeps the opening's parsed JSON only when the
+    stream ended there; a stream that goes on keeps bytes while it is held (less memory, and
+    nothing for the collector to walk), and both rebuild the same completion."""
+    from gateway.policy.compiled import ModelTarget
+    from gateway.policy.model import ModelSpec
+    from gateway.streaming import _Events, _Step
+    from gateway.upstream.failover import Opening
+    from gateway.upstream.in_band import check_opening
+
+    target = ModelTarget("m", ModelSpec(provider="openai_compatible", model="m"), None, {})
+    data = b'{"choices": [{"index": 0, "delta": {"content": "hi"}}]}'
+    for first, whole in ((b"data: " + data + b"\n\ndata: [DONE]\n\n", True),
+                         (b"data: " + data + b"\n\n", False)):  # fmt: skip
+        framer, copy = Framer(), StreamCopy()
+        opening = Opening(first, check_opening(first, target, framer), framer, no_more())
+        _Step(target, _Events(copy, None, None, None), opening).feed(first)
+        assert [type(item) for item in copy._head] == [dict if whole else bytes]
+        assert copy.completion()["choices"][0]["message"]["content"] == "hi"
