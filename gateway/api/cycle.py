@@ -33,6 +33,7 @@ KNOWN_NAMES = frozenset(
     )
 )  # fmt: skip
 assert all(name.islower() and not HEADER_RE.search(name) for name in KNOWN_NAMES)
+NO_BODY_STATUSES = (204, 304)  # answered with no body, so never chunked
 
 
 class QuickHeadCycle(RequestResponseCycle):
@@ -68,11 +69,7 @@ class QuickHeadCycle(RequestResponseCycle):
         if (
             self.chunked_encoding is None
             and self.scope["method"] != "HEAD"
-            and status
-            not in (
-                204,
-                304,
-            )
+            and status not in NO_BODY_STATUSES
         ):
             self.chunked_encoding = True
             head.append(b"transfer-encoding: chunked\r\n")
