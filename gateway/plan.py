@@ -32,8 +32,30 @@ class Request:
     raw: bytes  # the body
 
 
-def new_request_id() -> str:
-    return "fg-" + os.urandom(12).hex()
+class _Ids:
+    """Request ids ("fg-" and 24 hex digits) cut from the kernel's random bytes, fetched 512
+    ids at a time: one getrandom() call per id cost a request's path a system call."""
+
+    __slots__ = ("_at", "_hex")
+
+    def __init__(self) -> None:
+        self._hex, self._at = "", 0
+        # A forked process must not hand out its parent's ids.
+        os.register_at_fork(after_in_child=self._drop)
+
+    def _drop(self) -> None:
+        self._hex, self._at = "", 0
+
+    def next(self) -> str:
+        at = self._at
+        if at == len(self._hex):
+            self._hex, at = os.urandom(12 * ID_BATCH).hex(), 0
+        self._at = at + 24
+        return "fg-" + self._hex[at : at + 24]
+
+
+ID_BATCH = 512
+new_request_id = _Ids().next
 
 
 @dataclass(slots=True)
