@@ -4,6 +4,7 @@ contract applied (gateway/pipeline.py then serves it)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,7 +123,9 @@ def plan_body(
     """Plan a checked chat body: workflow, route, candidates, contract."""
     policy = rt.policies.current  # one reference: this request sees one whole policy
     identity = rt.identities.identify(policy, caller, workflow_header, body)
-    rt.metrics.decision(identity.workflow, identity.route)
+    # Counted on the loop's next turn, once the request is on its way to the upstream: the
+    # counter's lock and calls are no part of what the first byte waits for.
+    asyncio.get_running_loop().call_soon(rt.metrics.decision, identity.workflow, identity.route)
     if identity.unknown_workflow:
         rt.metrics.unknown_workflows.inc()
     models = candidates(policy, identity.route, identity.pinned_model, rt.health, rt.gates)
