@@ -125,7 +125,7 @@ class _Events:
     endpoint's events make of its data. Each data event is copied, as the upstream sent it,
     for the classifier."""
 
-    __slots__ = ("copy", "fixer", "reshape", "rewrites")
+    __slots__ = ("copy", "fixer", "plain", "reshape", "rewrites")
 
     def __init__(
         self,
@@ -137,13 +137,11 @@ class _Events:
         self.copy, self.fixer = copy, fixer
         self.reshape: Reshape = reshape or _CHAT
         self.rewrites = [r.rewrite for r in (translate, fixer) if r is not None]
+        # The common case: each event relayed as it came (_Step.feed does it in line).
+        self.plain = not self.rewrites and self.reshape is _CHAT
 
-    def out(self, event: Event, parsed: bool = False) -> bytes:
-        """`parsed`: the copy may keep the event's JSON, parsed by its check, for its bytes."""
-        if not self.rewrites and self.reshape is _CHAT:  # the common case: relayed as it came
-            if event.data is not None:
-                self.copy.feed(event.data, event.value if parsed else UNPARSED)
-            return event.wire()
+    def out(self, event: Event) -> bytes:
+        """What the rewrites and the reshaping make of an event (a stream not `plain`)."""
         if event.data is not None:
             self.copy.feed(event.data)  # the bytes: the rewrites change the JSON in place
         data = event.json()
@@ -197,16 +195,25 @@ class _Step:
         # A stream whole in its first bytes (their events hold its [DONE]) is classified as
         # soon as they are sent: the copy keeps their JSON as parsed. A longer stream's copy
         # keeps bytes, which hold less (and nothing the collector walks) while it is in flight.
-        parsed = opened is not None and any(event.done for event in opened)
+        # (Event.done and _Events.out are written out in line here: on the way to the first
+        # byte, as for every chunk after it, each Python call an event costs.)
+        parsed = opened is not None and DONE in [event.data for event in opened]
+        copy = events.copy if events.plain else None
         out: list[bytes] = []
         for event in self.framer.feed(chunk) if opened is None else opened:
-            if event.done:
+            data = event.data
+            if data == DONE:
                 self.ending = events.done()
                 break
             if opened is None:
                 check_json(event)
                 raise_in_band_error(event, self.target)
-            out.append(events.out(event, parsed))
+            if copy is not None:  # relayed as it came; the copy may keep the JSON its check parsed
+                if data is not None:
+                    copy.feed(data, event.value if parsed else UNPARSED)
+                out.append(event.wire())
+                continue
+            out.append(events.out(event))
             if events.reshape.finished:  # a Responses stream ends at its last event
                 self.ending = b""
                 break
