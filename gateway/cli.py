@@ -127,7 +127,7 @@ def serve(settings: Settings) -> int:
     policy = app.runtime.policies.current
     log.info("policy %s version %s from %s", policy.name, policy.version, ", ".join(policy.files))
     uvicorn.run(
-        app,
+        app.boundary,  # the app's ASGI entry, without the frame of its __call__
         host=settings.host,
         port=settings.port,
         loop="uvloop",

@@ -29,7 +29,7 @@ REFUSED = ("echo", "suffix", "logprobs")
 
 def plan_completion(rt: Runtime, request_id: str, request: Request) -> tuple[Call, object]:
     """The chat completion a completions request is served as, and the `model` it named."""
-    caller = rt.keys.authenticate(request.authorization)
+    caller = request.caller
     body = parse_json(request.raw)
     check_completions_body(body)
     chat = to_chat(body)

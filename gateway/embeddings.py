@@ -51,7 +51,7 @@ class EmbeddingCall:
 
 
 def plan_embeddings(rt: Runtime, request_id: str, request: Request) -> EmbeddingCall:
-    caller = rt.keys.authenticate(request.authorization)
+    caller = request.caller
     body = parse_json(request.raw)
     check_embeddings_body(body)
     check_input(body)

@@ -31,6 +31,7 @@ class Request:
     authorization: str | None
     workflow: str | None  # the X-Floorgate-Workflow header
     raw: bytes  # the body
+    caller: Caller  # whom the key names, as the HTTP layer authenticated it (once a request)
 
 
 class _Ids:
@@ -111,10 +112,9 @@ def parse_json(raw: bytes) -> dict[str, Any]:
 
 
 def plan_chat(rt: Runtime, request_id: str, request: Request) -> Call:
-    caller = rt.keys.authenticate(request.authorization)
     body = parse_json(request.raw)
     check_chat_body(body)
-    return plan_body(rt, request_id, caller, request.workflow, body)
+    return plan_body(rt, request_id, request.caller, request.workflow, body)
 
 
 def plan_body(

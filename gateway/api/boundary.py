@@ -56,7 +56,7 @@ class Boundary:
                 ex.responded = True
                 ex.status = message["status"]
                 headers = message.setdefault("headers", [])
-                if REQUEST_ID not in [name for name, _ in headers]:
+                if REQUEST_ID not in dict(headers):  # in C: no comprehension's call
                     headers.append((REQUEST_ID, ex.request_id.encode()))
             await send(message)
 

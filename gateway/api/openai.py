@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -28,18 +29,15 @@ class OpenAIEndpoints:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.pipeline = Pipeline(rt)
-
-    async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._exchange(scope, receive, send, self.pipeline.chat)
-
-    async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._exchange(scope, receive, send, self.pipeline.embedding)
-
-    async def responses(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._exchange(scope, receive, send, self.pipeline.response)
-
-    async def completions(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._exchange(scope, receive, send, self.pipeline.completion)
+        # The POST endpoints, each _exchange bound to its way along the path: a partial (in C)
+        # and not a coroutine of its own, whose frame each resume of the request's task (the
+        # upstream's first bytes, each wait after) would step through.
+        pipeline = self.pipeline
+        self._body_limits = rt.settings.body_limits  # settings do not change while serving
+        self.chat_completions: Handler = partial(self._exchange, serve=pipeline.chat)
+        self.embeddings: Handler = partial(self._exchange, serve=pipeline.embedding)
+        self.responses: Handler = partial(self._exchange, serve=pipeline.response)
+        self.completions: Handler = partial(self._exchange, serve=pipeline.completion)
 
     async def _exchange(self, scope: Scope, receive: Receive, send: Send, serve: Serve) -> None:
         """What the POST endpoints share: the key, the body, the request path
@@ -49,13 +47,13 @@ class OpenAIEndpoints:
         # The key first: a caller without one must not make the gateway hold its body, and a
         # wrong key is a 401 even while overloaded (a 503 would have it retried for ever).
         authorization = header(scope, b"authorization")
-        self.rt.keys.authenticate(authorization)
+        caller = self.rt.keys.authenticate(authorization)
         overload = self.rt.overload
         overload.admit()  # overloaded, refused before any other work (gateway/overload.py)
         try:
-            raw = await read_body(scope, receive, *self.rt.settings.body_limits)
+            raw = await read_body(scope, receive, *self._body_limits)
             ex.disconnect = Disconnect(receive, scope.get(CLIENT_GONE))
-            await serve(ex, send, Request(authorization, header(scope, WORKFLOW), raw))
+            await serve(ex, send, Request(authorization, header(scope, WORKFLOW), raw, caller))
         except asyncio.CancelledError:
             if ex.disconnect is None or not ex.disconnect.caused():
                 raise
@@ -113,6 +111,7 @@ class OpenAIEndpoints:
 
 
 Serve = Callable[[Exchange, Send, Request], Awaitable[None]]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 WORKFLOW = b"x-floorgate-workflow"
 RESPONSES_PATH = "/v1/responses/"
 MODELS_PATH = "/v1/models/"

@@ -62,7 +62,7 @@ class Turn:
 
 
 async def plan_turn(rt: Runtime, store: ResponseStore, request_id: str, sent: Request) -> Turn:
-    caller = rt.keys.authenticate(sent.authorization)
+    caller = sent.caller
     request = parse_json(sent.raw)
     check_responses_body(request)
     for name in ("store", "stream", "parallel_tool_calls"):
