@@ -27,7 +27,7 @@ from gateway.sse import DONE, UNPARSED, Event, FramingError, StreamCopy, check_j
 from gateway.sse import event as sse_event
 from gateway.upstream.base import UpstreamError
 from gateway.upstream.failover import Opening
-from gateway.upstream.in_band import raise_in_band_error
+from gateway.upstream.in_band import IN_BAND, raise_in_band_error
 
 log = logging.getLogger("floorgate.stream")
 
@@ -136,7 +136,9 @@ class _Events:
     ) -> None:
         self.copy, self.fixer = copy, fixer
         self.reshape: Reshape = reshape or _CHAT
-        self.rewrites = [r.rewrite for r in (translate, fixer) if r is not None]
+        self.rewrites = (
+            [r.rewrite for r in (translate, fixer) if r is not None] if translate or fixer else []
+        )
         # The common case: each event relayed as it came (_Step.feed does it in line).
         self.plain = not self.rewrites and self.reshape is _CHAT
 
@@ -154,6 +156,8 @@ class _Events:
 
     def done(self) -> bytes:
         """The end of the stream, with what the fixes add before [DONE]."""
+        if self.fixer is None and self.reshape is _CHAT:  # the common case, with no call
+            return _CHAT_DONE
         extra = self.fixer.finish() if self.fixer is not None else []
         return b"".join(self.reshape.data(d) for d in extra) + self.reshape.done()
 
@@ -174,6 +178,7 @@ class _ChatShape:
 
 
 _CHAT = _ChatShape()
+_CHAT_DONE = _CHAT.done()
 
 
 class _Step:
@@ -207,11 +212,12 @@ class _Step:
                 break
             if opened is None:
                 check_json(event)
-                raise_in_band_error(event, self.target)
+                if data is not None and IN_BAND in data:  # raise_in_band_error's first test
+                    raise_in_band_error(event, self.target)
             if copy is not None:  # relayed as it came; the copy may keep the JSON its check parsed
                 if data is not None:
                     copy.feed(data, event.value if parsed else UNPARSED)
-                out.append(event.wire())
+                out.append(b"\n".join(event.lines) + b"\n\n")  # Event.wire()
                 continue
             out.append(events.out(event))
             if events.reshape.finished:  # a Responses stream ends at its last event

@@ -20,12 +20,17 @@ def check_opening(chunk: bytes, target: ModelTarget, framer: Framer | None = Non
     events = (framer or Framer()).feed(chunk)
     for event in events:
         check_json(event)
-        raise_in_band_error(event, target)
+        # raise_in_band_error's first test, in line: a call an event fewer before the first byte
+        if event.data is not None and IN_BAND in event.data:
+            raise_in_band_error(event, target)
     return events
 
 
+IN_BAND = b'"error"'  # in the data of every event that reports an error in band
+
+
 def raise_in_band_error(event: Event, target: ModelTarget) -> None:
-    if event.data is None or b'"error"' not in event.data:
+    if event.data is None or IN_BAND not in event.data:
         return
     data = event.json()
     if not isinstance(data, dict) or "choices" in data:
