@@ -8,6 +8,9 @@ the first and 20 ms apart; whole answers after 1.5 s), every peer in its own pro
 and open-loop load (bench/openloop.py) at rising rates. At each rate the mock is driven directly
 first, then each target still going, so every overhead is against the mock in the same rung;
 a target stops at the first rate it does not sustain (99.9 % ok, p99 within 1 s of the mock's).
+A rung lasts `--duration` seconds, or as long as it takes to send 200 requests where that is
+longer (`peer_figures.rung_seconds`: the p99 of fewer is their max), which is why the ladders
+start at 5 streams/s and 25 whole answers/s rather than 2.
 Then held streams (bench/held.py): the same streams 200 ms a chunk apart, at levels of streams
 in flight, the mock and a fresh Floorgate alone. Tables to stdout, one JSON line last; progress
 to stderr. See docs/bench.md.
@@ -26,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import cpus, held, held_report, llm_mock, openloop, peer_report
-from bench.peer_figures import DIRECT, Step, generated, percentile, steady_mean
+from bench.peer_figures import DIRECT, Step, generated, percentile, rung_seconds, steady_mean
 from bench.peer_targets import (
     FLOORGATE,
     Target,
@@ -38,8 +41,10 @@ from bench.procs import Children, StartupError, cpu_seconds, rss_mib
 from bench.services import CheckError
 from bench.watch import Watch, lag_buckets, lag_p99_ms
 
-STREAM_RATES = "2,5,10,25,50,100,200,400,600,880"
-WHOLE_RATES = "2,5,10,25,50,100,200,400,800,1300,2000,2600"
+STREAM_RATES = "5,10,25,50,100,200,400,600,880"
+# 25/s is the lowest whole rate whose 8 s give a p99 (200 requests); below it each rung would
+# have to run for 20 to 100 s per target, for rates (3 to 15 in flight) no gateway fails at.
+WHOLE_RATES = "25,50,100,200,400,800,1300,2000,2600"
 HELD_LEVELS = "500,1000,2000,3000"  # streams in flight
 HELD_CHUNK_MS = 200
 VARIANTS = ("stream", "whole", held_report.HELD)
@@ -48,7 +53,12 @@ AGAINST = "floorgate-against"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__)
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds of arrivals a rate")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=8.0,
+        help="seconds of arrivals a rate (at least 200 requests' worth)",
+    )
     parser.add_argument("--stream-rates", default=STREAM_RATES, help="streams/s, rising")
     parser.add_argument("--whole-rates", default=WHOLE_RATES, help="requests/s, rising")
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
@@ -104,7 +114,7 @@ def held_shape(args: argparse.Namespace) -> llm_mock.Shape:
 def step(
     target: Target, variant: str, rate: float, args: argparse.Namespace, mock_pid: int
 ) -> Step:
-    plan = target.plan(variant, rate, args.duration)
+    plan = target.plan(variant, rate, rung_seconds(rate, args.duration))
     idle = rss_mib(target.pid)
     lag = lag_buckets(target.metrics) if target.metrics else {}
     before, mock_before = cpu_seconds(target.pid), cpu_seconds(mock_pid)

@@ -13,7 +13,16 @@ import uvloop
 
 from bench import held, held_report, llm_mock, openloop, peer_report, portkey
 from bench.chunk_cost import Sample, summary
-from bench.peer_figures import DIRECT, Step, best_step, percentile, ratio, steady_mean
+from bench.peer_figures import (
+    DIRECT,
+    MIN_REQUESTS,
+    Step,
+    best_step,
+    percentile,
+    ratio,
+    rung_seconds,
+    steady_mean,
+)
 from bench.watch import lag_p99_ms
 from tests.scripted_server import CHUNKED_HEAD, LAST_CHUNK, Conn, chunk, scripted
 
@@ -45,6 +54,27 @@ def test_a_step_passes_on_success_and_overhead_against_the_same_rung() -> None:
     assert not step("floorgate", 100, ok=998).passes(base)  # 99.8 %
     assert step("floorgate", 100, ok=999).passes(base)  # 99.9 %
     assert not step("floorgate", 100).passes(None)  # no mock measured: no overhead, no pass
+
+
+def test_the_strict_rule_needs_a_p99_that_is_not_the_slowest_request() -> None:
+    def of(target: str, n: int, p99: float = 2300.0) -> Step:
+        return replace(step(target, 2, ok=n, p99=p99), sent=n)  # every request answered
+
+    few = MIN_REQUESTS - 1  # 16 whole answers at 2/s was the case: their p99 was their max
+    assert not of("floorgate", few).passes(of(DIRECT, MIN_REQUESTS))
+    assert not of("floorgate", MIN_REQUESTS).passes(of(DIRECT, few))
+    assert of("floorgate", few).sustained(of(DIRECT, few))  # the 1 s rule: unaffected
+    # Enough requests, and the 5 ms bound is the same as ever.
+    assert of("floorgate", MIN_REQUESTS, 2304).passes(of(DIRECT, MIN_REQUESTS))
+    assert not of("floorgate", MIN_REQUESTS, 2306).passes(of(DIRECT, MIN_REQUESTS))
+
+
+def test_a_rung_lasts_long_enough_to_send_the_requests_a_p99_needs() -> None:
+    for rate in (2.0, 3.0, 5.0, 7.0, 25.0):
+        seconds = rung_seconds(rate, 8.0)
+        assert seconds >= 8.0
+        assert 2 * int(rate / 2 * seconds) >= MIN_REQUESTS  # two workers, each rounding down
+    assert rung_seconds(100.0, 8.0) == 8.0  # 800 requests: no longer than asked
 
 
 def test_the_highest_rate_is_the_last_before_the_first_step_that_falls_short() -> None:
