@@ -78,6 +78,7 @@ class Step:
     softirq_cpu_s: float = 0.0
     cpu_wall_s: float = 0.0
     refused_p99_ms: float | None = None  # how long a 503 overloaded took, from its schedule
+    refused_p50_ms: float | None = None
 
     @property
     def success(self) -> float:
@@ -137,6 +138,7 @@ def generated(out: Outcome) -> dict[str, Any]:
         "failures": out.failures,
         "duration_s": out.wall_s,
         "refused_p99_ms": percentile(out.refused_ms, 99),
+        "refused_p50_ms": percentile(out.refused_ms, 50),
     }
 
 

@@ -69,11 +69,15 @@ def print_steps(
 
 
 def failures(step: Step) -> str:
-    """Each kind counted; the refusals with how late the slowest came (p99)."""
+    """Each kind counted; the refusals with how late they came (p50, p99)."""
     said = []
     for kind, n in step.failures.items():
         late = step.refused_p99_ms if kind == REFUSED else None
-        said.append(f"{kind}: {n}" + (f" (p99 {late / 1000:.1f} s)" if late is not None else ""))
+        if late is None:
+            said.append(f"{kind}: {n}")
+            continue
+        median = "" if step.refused_p50_ms is None else f"p50 {step.refused_p50_ms / 1000:.2f} s, "
+        said.append(f"{kind}: {n} ({median}p99 {late / 1000:.2f} s)")
     return ", ".join(said)
 
 

@@ -22,6 +22,7 @@ from bench.services import (
 )
 
 FLOORGATE, LITELLM, PORTKEY = "floorgate", "litellm-proxy", "portkey"
+AGAINST = "floorgate-against"  # --against DIR: another checkout's gateway beside this one
 PATHS = {"stream": llm_mock.STREAM_PATH, "whole": llm_mock.WHOLE_PATH}
 Headers = tuple[tuple[str, str], ...]
 
@@ -73,13 +74,21 @@ def start_floorgate(
 
 
 def start_targets(
-    children: Children, workdir: Path, shape: llm_mock.Shape, litellm: bool, portkey: bool
+    children: Children,
+    workdir: Path,
+    shape: llm_mock.Shape,
+    litellm: bool,
+    portkey: bool,
+    against: Path | None = None,
 ) -> list[Target]:
-    """The mock of `shape`, Floorgate and each peer asked for, started."""
+    """The mock of `shape`, Floorgate (and `against`'s, right after it in every rung) and each
+    peer asked for, started."""
     mock = start_mock(children, workdir, shape)
     whole, stream = mock.base + "/slow/v1", mock.base + "/llm/v1"
     targets = [Target(DIRECT, mock.base, mock.child.pid, mock.base + "/healthz")]
     targets.append(start_floorgate(children, workdir, mock))
+    if against is not None:
+        targets.append(start_floorgate(children, workdir, mock, AGAINST, against))
     if litellm:
         key = litellm_proxy.master_key()
         launch = litellm_launch(workdir, whole, key, **{"mock-stream": stream})

@@ -31,6 +31,7 @@ from pathlib import Path
 from bench import cpus, held, held_report, llm_mock, openloop, peer_report
 from bench.peer_figures import DIRECT, Step, generated, percentile, rung_seconds, steady_mean
 from bench.peer_targets import (
+    AGAINST,
     FLOORGATE,
     Target,
     start_floorgate,
@@ -48,7 +49,6 @@ WHOLE_RATES = "25,50,100,200,400,800,1300,2000,2600"
 HELD_LEVELS = "500,1000,2000,3000"  # streams in flight
 HELD_CHUNK_MS = 200
 VARIANTS = ("stream", "whole", held_report.HELD)
-AGAINST = "floorgate-against"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="held streams: leave the gateway on the CPUs the mock and load generator use",
     )
     parser.add_argument(
-        "--against", type=Path, help="held streams: also a gateway from this checkout's gateway/"
+        "--against", type=Path, help="also a gateway from this checkout's gateway/ (every ladder)"
     )
     parser.add_argument(
         "--from-json", type=Path, help="print the tables of an earlier run's output"
@@ -285,8 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         if peered:
             with Children(workdir) as children:
                 targets = start_targets(
-                    children, workdir, shape_of(args), not args.skip_litellm, not args.skip_portkey
-                )
+                    children, workdir, shape_of(args), not args.skip_litellm,
+                    not args.skip_portkey, args.against,
+                )  # fmt: skip
                 warm_up(targets, args, peered)
                 steps = {v: ladder(targets, v, args) for v in peered}
                 gateway = next(t for t in targets if t.name == FLOORGATE)
