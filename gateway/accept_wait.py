@@ -1,10 +1,11 @@
 """How long a new connection waited in the kernel's accept queue before the gateway took it up.
 
 The kernel completes a client's handshake and queues its request's bytes whatever the process
-is doing; the process takes up one queued connection per turn of its event loop (libuv since
-1.45 accepts one a wake-up). With the loop saturated, connections wait there for seconds while
-the loop's own timer is late by only tens of milliseconds (docs/bench.md, "Where 600 streams/s
-queued"), so neither the loop's lag nor a clock read in the process sees that wait. TCP_INFO
+is doing; the process takes them up when its event loop next wakes for the listening socket
+(every queued one since gateway/api/listener.py; uvloop's own server took one a turn). With the
+loop saturated, connections waited there for seconds while the loop's own timer was late by
+only tens of milliseconds (docs/bench.md, "Where 600 streams/s queued"), so neither the loop's
+lag nor a clock read in the process sees that wait. TCP_INFO
 does: `tcpi_last_data_recv` is the milliseconds since the socket last received data, or since
 its handshake completed if none came yet (Linux; counted in the kernel's ticks, 4 ms at HZ=250)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -95,7 +96,9 @@ LISTEN_BACKLOG = 65535
 
 def serve(settings: Settings) -> int:
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
+    from gateway.api.listener import Server
     from gateway.api.server import head_limited
     from gateway.app import create_app
 
@@ -126,7 +129,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _stopped)
     policy = app.runtime.policies.current
     log.info("policy %s version %s from %s", policy.name, policy.version, ", ".join(policy.files))
-    uvicorn.run(
+    config = uvicorn.Config(
         app.boundary,  # the app's ASGI entry, without the frame of its __call__
         host=settings.host,
         port=settings.port,
@@ -142,7 +145,11 @@ def serve(settings: Settings) -> int:
         proxy_headers=False,  # the app applies them where they are read (gateway/app.py)
         backlog=LISTEN_BACKLOG,
     )
-    return 0
+    server = Server(config)  # every queued connection accepted a turn, not one
+    # uvicorn raises SIGINT again after its clean stop, as it does SIGTERM
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def _stopped(signum: int, frame: object) -> None:

@@ -7,9 +7,9 @@ Two signals, either of which refuses:
 - The loop-lag timer (gateway/loop_lag.py) late at every wake-up for a sustained time: `lag_s`
   or more behind, with no wake-up on time, for `for_s`.
 - New connections waiting in the kernel's accept queue (gateway/accept_wait.py): every one
-  taken up having waited `queue_wait_s` or more, over `for_s` of arrivals. A saturated loop
-  takes up one queued connection a turn, so its timer can be late by 80 ms but not at every
-  wake-up while connections wait 8 s to be read (docs/bench.md, "Where 600 streams/s queued").
+  taken up having waited `queue_wait_s` or more, over `for_s` of arrivals. A saturated loop's
+  timer can be late by 80 ms but not at every wake-up while connections wait 8 s to be read
+  (uvloop's own server took up one a turn: docs/bench.md, "Where 600 streams/s queued").
 
 One slow callback (a huge body's parse, a full collection, litellm's import: 100 to 240 ms)
 makes one wake-up late and the next on time, and delays only what arrived during it, so it
