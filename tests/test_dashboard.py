@@ -39,6 +39,9 @@ REQUIRED_PANELS = (
     "Fallbacks by route and failed model",
     "Requests refused by limits",
     "Daily budget used by workflow",
+    "Event-loop lag p99 by pod",
+    "Accept-queue wait p50 / p99 by pod",
+    "Overload refusals",
 )
 
 
