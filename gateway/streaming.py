@@ -136,9 +136,7 @@ class _Events:
     ) -> None:
         self.copy, self.fixer = copy, fixer
         self.reshape: Reshape = reshape or _CHAT
-        self.rewrites = (
-            [r.rewrite for r in (translate, fixer) if r is not None] if translate or fixer else []
-        )
+        self.rewrites = [r.rewrite for r in (translate, fixer) if r is not None]
         # The common case: each event relayed as it came (_Step.feed does it in line).
         self.plain = not self.rewrites and self.reshape is _CHAT
 
