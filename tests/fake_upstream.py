@@ -95,8 +95,11 @@ def _message(behaviour: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]
         last = (body.get("messages") or [{}])[-1]
         behaviour = "ok" if last.get("role") == "tool" else "tool"
     if behaviour == "tool":  # tool[:<name>]: call that tool (else the first), ARGS: <json>
-        tools = body.get("tools") or [{"function": {"name": "none"}}]
-        name = str(body.get("model", "")).partition(":")[2] or tools[0]["function"]["name"]
+        # Any tools list a client may send (a fuzzer's too): the first function's name, else none.
+        tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+        functions = [t.get("function") for t in tools if isinstance(t, dict)]
+        names = [f["name"] for f in functions if isinstance(f, dict) and "name" in f]
+        name = str(body.get("model", "")).partition(":")[2] or str(names[0] if names else "none")
         text = _last_user_text(body)
         args = text.split("ARGS:", 1)[1].strip() if "ARGS:" in text else '{"x": 1}'
         call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": args}}
