@@ -26,8 +26,8 @@ from gateway.runtime import Runtime
 from gateway.sse import DONE, UNPARSED, Event, FramingError, StreamCopy, check_json
 from gateway.sse import event as sse_event
 from gateway.upstream.base import UpstreamError
-from gateway.upstream.failover import Opening
 from gateway.upstream.in_band import IN_BAND, raise_in_band_error
+from gateway.upstream.opening import Opening
 
 log = logging.getLogger("floorgate.stream")
 
@@ -73,7 +73,9 @@ async def relay(
     With NativeEvents, the upstream is asked through the Responses API and its events are
     passed through.
 
-    Failures before the first byte raise GatewayError (fallback already happened); the client
+    The first byte waits for the upstream's first data event (gateway/upstream/opening.py:
+    keep-alive comments before it are not relayed). Failures before it raise GatewayError
+    (fallback already happened); the client
     leaving then cancels the request (gateway/exchange.py's Disconnect), after it ends the
     stream here.
     """

@@ -37,12 +37,16 @@ the request's `model`:
 A request field `fake_framing` (a model's `params`) frames the stream's events with `crlf`
 (as sse-starlette does), `cr`, or `nospace` (`data:{...}`, valid SSE) instead of LF;
 `fake_end_delay` (seconds) holds the body's end back that long after `[DONE]`;
-`fake_event_gap` (seconds) is the pause between a stream's events (else 10 ms).
+`fake_event_gap` (seconds) is the pause between a stream's events (else 10 ms);
+`fake_keep_alive` (n) sends n keep-alive comments (`: OPENROUTER PROCESSING`, `: ping`), 20 ms
+apart, before any 200 stream's first event: with `cut:0` the connection drops after them, with
+`inband_error:0` an error event follows them, with `hold:0` they go on until the client leaves.
 Each recorded request carries `peer`, the client's port: one per connection.
 
 POST /v1/responses answers "native answer" as a Response (for models that pass it through),
 streamed as typed events when asked; streamed, `cut` stops after the first delta, `failed`
-reports an `error` and `response.failed` there, and `hang` never gets past its first event.
+reports an `error` and `response.failed` there, and `hang` never gets past its first event;
+`error` sends only an `error` event, and `drop` drops the connection before any event.
 POST /v1/embeddings answers a 3-dimensional vector per input, and honours status:<code>,
 flaky:<k>, hang, slow:<s> and malformed the same way.
 
@@ -315,7 +319,7 @@ class FakeUpstream:
         """The Responses API, as a native upstream serves it: "native answer"."""
         body = orjson.loads(await request.read())
         if body.get("stream"):
-            return await _response_stream(request, str(body.get("model", "ok")))
+            return await _response_stream(request, body)
         return web.json_response(_response(body.get("model"), [_native_message()]))
 
     async def models(self, request: web.Request) -> web.Response:
@@ -429,9 +433,18 @@ def response_events(model: str) -> list[dict[str, Any]]:
     return [{**e, "sequence_number": i} for i, e in enumerate(events)]
 
 
-async def _response_stream(request: web.Request, model: str) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-    await response.prepare(request)
+async def _response_stream(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    model = str(body.get("model", "ok"))
+    response = await _event_stream(request, body)
+    if model in ("drop", "error"):  # a failure before the first event
+        assert request.transport is not None
+        if model == "drop":
+            request.transport.abort()
+            return response
+        error = {"type": "error", "code": "server_error", "message": "overloaded", "param": None}
+        await response.write(b"event: error\ndata: " + orjson.dumps(error) + b"\n\n")
+        await response.write_eof()
+        return response
     for event in response_events(model):
         await response.write(f"event: {event['type']}\n".encode() + b"data: "
                              + orjson.dumps(event) + b"\n\n")  # fmt: skip
@@ -451,12 +464,26 @@ FRAMINGS = {
 }
 
 
+KEEP_ALIVES = (b": OPENROUTER PROCESSING\n\n", b": ping\n\n")  # as OpenRouter, and others, send
+
+
+async def _event_stream(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    """A 200 event stream begun: its head, then `fake_keep_alive` comments, each written on its
+    own 20 ms after the last (a read of its own for the client), as routers send them while the
+    model has not started."""
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    for n in range(int(body.get("fake_keep_alive") or 0)):
+        await response.write(KEEP_ALIVES[n % len(KEEP_ALIVES)])
+        await asyncio.sleep(0.02)
+    return response
+
+
 async def _stream(
     request: web.Request, events: list[dict[str, Any]], body: dict[str, Any]
 ) -> web.StreamResponse:
     prefix, end = FRAMINGS.get(body.get("fake_framing") or "", (b"data: ", b"\n\n"))
-    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-    await response.prepare(request)
+    response = await _event_stream(request, body)
     for event in events:
         await response.write(prefix + orjson.dumps(event) + end)
         await asyncio.sleep(float(body.get("fake_event_gap") or 0.01))
@@ -475,8 +502,7 @@ async def _echo_key(
         message = f"Key {key[3:15]}... refused (Authorization: Basic {basic})"
         return web.json_response({"error": {"message": message, "type": "auth"}}, status=401)
     error = {"error": {"message": f"Incorrect API key provided: {key}", "type": "auth_error"}}
-    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-    await response.prepare(request)
+    response = await _event_stream(request, body)
     for event in chunks("ok", body)[:before]:
         await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
         await asyncio.sleep(0.01)  # its own read: the error comes after the first bytes
@@ -504,14 +530,13 @@ async def _big(request: web.Request, status: int, size: int, sent: list[int]) ->
 
 
 async def _cut(request: web.Request, body: dict[str, Any], sent: int) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"content-type": "text/event-stream" if body.get("stream") else "application/json"}
-    )
-    await response.prepare(request)
     if body.get("stream"):
+        response = await _event_stream(request, body)
         for event in chunks("ok", body)[:sent]:
             await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
     else:
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        await response.prepare(request)
         await response.write(b'{"id": "chatcmpl-cut", "choices": [{"index": 0')
     await asyncio.sleep(0.05)
     assert request.transport is not None
@@ -535,8 +560,7 @@ async def _broken(
 ) -> web.StreamResponse:
     if behaviour in CUT_AFTER:
         return await _cut(request, body, int(arg) if arg else CUT_AFTER[behaviour])
-    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
-    await response.prepare(request)
+    response = await _event_stream(request, body)
     events, sent = chunks("ok", body), int(arg or 0)
     try:
         for event in events[:sent]:

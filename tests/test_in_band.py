@@ -1,13 +1,16 @@
 """An error inside a 200 stream, on its own (gateway/upstream/in_band.py) and through the
-failover on the in-memory transport: in the stream's first bytes it falls back, redacted."""
+failover on the in-memory transport: before the stream's first data event (keep-alive comments
+before it included) it falls back, redacted."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from gateway.errors import UpstreamFailed
+from gateway.errors import UpstreamFailed, UpstreamTimeout
 from gateway.policy.compiled import ModelTarget
 from gateway.policy.model import ModelSpec
 from gateway.sse import Event, Framer, FramingError
@@ -21,8 +24,16 @@ ERROR = b'data: {"error": {"message": "Incorrect API key provided: ' + KEY.encod
 ANSWER = b'data: {"choices": [{"index": 0, "delta": {"content": "ok"}}]}\n\n'
 
 
-def target(name: str) -> ModelTarget:
-    spec = ModelSpec(provider="openai_compatible", model=name, retries=0)
+KEEP_ALIVE = b": OPENROUTER PROCESSING\n\n"
+
+
+def target(name: str, first_token_timeout_s: float = 120) -> ModelTarget:
+    spec = ModelSpec(
+        provider="openai_compatible",
+        model=name,
+        retries=0,
+        first_token_timeout_s=first_token_timeout_s,
+    )
     return ModelTarget(name, spec, KEY, {})
 
 
@@ -93,3 +104,55 @@ def test_an_error_as_the_first_event_of_the_last_model_is_a_502_redacted() -> No
 def test_an_error_after_the_first_bytes_is_the_relay_s_to_end() -> None:
     served, first, _ = open_stream({"a": [ANSWER, ERROR], "b": [ANSWER]})
     assert (served, first) == ("a", ANSWER)
+
+
+def test_an_error_after_keep_alive_comments_falls_back_to_the_next_model() -> None:
+    served, first, calls = open_stream({"a": [KEEP_ALIVE, b": ping\n\n", ERROR], "b": [ANSWER]})
+    assert (served, first, calls) == ("b", ANSWER, ["a", "b"])
+
+
+def test_a_stream_that_ends_after_comments_only_falls_back() -> None:
+    served, _, calls = open_stream({"a": [KEEP_ALIVE, KEEP_ALIVE], "b": [ANSWER]})
+    assert (served, calls) == ("b", ["a", "b"])
+    with pytest.raises(UpstreamFailed, match="ended the stream before any data"):
+        open_stream({"a": [KEEP_ALIVE]})
+
+
+def test_comments_before_the_first_data_event_are_not_relayed() -> None:
+    """The opening the relay sends on starts at the first data event, whatever came before
+    it: comments, a data-less event, the first part of the data event itself."""
+    transport = MemoryTransport(
+        lambda t, body: [KEEP_ALIVE, b"event: ping\n\n: x\n\n" + ANSWER[:9], ANSWER[9:]]
+    )
+    failover = Failover(lambda t: transport, lambda t, err, route: None)
+    _served, opening = asyncio.run(failover.open_stream("r", [target("a")], {}))
+    assert [e.wire() for e in opening.events] == [ANSWER]
+    assert opening.first == ANSWER[9:]
+
+
+class KeepAliveForever:
+    """A transport whose streams send a comment every 10 ms and never any data."""
+
+    closed = 0
+
+    async def stream(
+        self, target: ModelTarget, body: dict[str, Any], responses: bool = False
+    ) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                await asyncio.sleep(0.01)
+                yield b": keep-alive\n\n"
+        finally:
+            self.closed += 1
+
+
+def test_keep_alive_comments_do_not_stretch_the_first_token_budget() -> None:
+    forever = KeepAliveForever()
+    outcomes: list[str | None] = []
+    failover = Failover(
+        lambda t: forever,  # type: ignore[arg-type,return-value]
+        lambda t, err, route: outcomes.append(err and err.kind),
+    )
+    with pytest.raises(UpstreamTimeout):
+        asyncio.run(failover.open_stream("r", [target("a", first_token_timeout_s=0.2)], {}))
+    assert (outcomes, forever.closed) == (["timeout"], 1)  # counted a failure, stream closed

@@ -130,8 +130,8 @@ def test_only_a_stream_whole_in_its_first_bytes_keeps_their_json_parsed() -> Non
     from gateway.policy.compiled import ModelTarget
     from gateway.policy.model import ModelSpec
     from gateway.streaming import _Events, _Step
-    from gateway.upstream.failover import Opening
     from gateway.upstream.in_band import check_opening
+    from gateway.upstream.opening import Opening
 
     target = ModelTarget("m", ModelSpec(provider="openai_compatible", model="m"), None, {})
     data = b'{"choices": [{"index": 0, "delta": {"content": "hi"}}]}'

@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway.errors import (
@@ -24,24 +24,14 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.policy.compiled import ModelTarget
-from gateway.sse import Event, Framer, FramingError
+from gateway.sse import FramingError
 from gateway.upstream.base import Reply, Transport, UpstreamError
-from gateway.upstream.in_band import check_opening
+from gateway.upstream.opening import Opening, read_opening
 
 T = TypeVar("T")
 MAX_BACKOFF_S = 2.0
 BUSY_RETRY_S = 1  # what a client refused for want of an upstream connection is told to wait
 NO_ROUTE = "none"  # what the outcome reports for a call that no route made
-
-
-@dataclass(frozen=True, slots=True)
-class Opening:
-    """A stream whose first bytes have come and passed their check (in_band.check_opening)."""
-
-    first: bytes
-    events: list[Event]  # the whole events of `first`, checked, their data parsed
-    framer: Framer  # past `first`: the rest of the stream is framed with it
-    chunks: AsyncIterator[bytes]  # the rest
 
 
 class Failover:
@@ -90,26 +80,20 @@ class Failover:
         body: dict[str, Any],
         responses: bool = False,
     ) -> tuple[ModelTarget, Opening]:
-        """Start a stream (a Responses API one with `responses`) and wait for its first bytes;
-        until then, failures fall back, an error event in those bytes among them."""
+        """Start a stream (a Responses API one with `responses`) and wait for its first data
+        event (gateway/upstream/opening.py); until then, failures fall back, an error event or
+        a cut after keep-alive comments among them."""
 
         async def call(target: ModelTarget) -> Opening:
+            asked = time.monotonic()
             chunks = self._transport_for(target).stream(target, body, responses)
             try:
-                first = await anext(chunks)
-                framer = Framer()
-                return Opening(first, check_opening(first, target, framer), framer, chunks)
-            except StopAsyncIteration:
-                raise UpstreamError(
-                    "protocol", "upstream ended the stream before any data"
-                ) from None
-            except FramingError as exc:
+                return await read_opening(chunks, target, asked)
+            except BaseException as exc:
                 with suppress(Exception):
                     await chunks.aclose()  # type: ignore[attr-defined]
-                raise UpstreamError("protocol", str(exc)) from None
-            except BaseException:
-                with suppress(Exception):
-                    await chunks.aclose()  # type: ignore[attr-defined]
+                if isinstance(exc, FramingError):
+                    raise UpstreamError("protocol", str(exc)) from None
                 raise
 
         return await self._first_success(route, candidates, call)
