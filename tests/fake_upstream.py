@@ -27,7 +27,8 @@ the request's `model`:
   retryafter:<value>        429 with that Retry-After header (inf, 0.4, ...)
   inband_error[:<n>]        a 200 stream whose event n+1 is an error event echoing the
                             request's bearer key (as some providers do); n is 1 (the role
-                            chunk first) unless given, 0 makes the error its first event
+                            chunk first) unless given, 0 makes the error its first event;
+                            a request that does not stream is answered as by ok
   echokey                   401 whose message echoes the key: in part, and base64 as in a
                             Basic authorization header
   big:<mib>                 a 200 JSON body of that many MiB, sent in 1 MiB writes with no
@@ -77,6 +78,7 @@ from aiohttp import web
 
 FAKE_ANSWER = "fake answer"
 BROKEN = ("stall", "hold", "garbled")
+PLAIN = {"llamatools": "tool", "inband_error": "ok"}  # stream behaviours, asked for no stream
 CUT_AFTER = {"cut": 2, "midfail": 3}  # chunks sent before the cut: the role chunk, then content
 _ids = itertools.count(1)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -272,8 +274,8 @@ class FakeUpstream:
         await asyncio.sleep(float(arg) if behaviour == "slow" else 0)
         if behaviour == "malformed":
             return web.Response(body=b'{"id": "x", "choices": [', content_type="application/json")
-        if behaviour == "llamatools" and not body.get("stream"):
-            behaviour = "tool"
+        if not body.get("stream"):  # as a real server, never an event stream unasked
+            behaviour = PLAIN.get(behaviour, behaviour)
         if behaviour in CUT_AFTER or (behaviour in BROKEN and body.get("stream")):
             return await _broken(request, body, behaviour, arg, self.hangups)
         if behaviour in ("inband_error", "echokey", "big", "bigerror"):

@@ -151,6 +151,18 @@ def test_a_stream_cut_after_n_events(client: openai.OpenAI, model: str, words: l
     assert received == words
 
 
+@pytest.mark.parametrize(
+    "model", ["inband_error", "inband_error:0", "stall:0", "hold:0", "garbled:0"]
+)
+def test_a_stream_behaviour_answers_a_plain_request_with_json(
+    client: openai.OpenAI, model: str
+) -> None:
+    # As a real server does: a request that does not stream never gets an event stream back
+    # (the schemathesis scenario once named `inband-error` and got SSE, a 502 for malformed JSON).
+    completion = client.chat.completions.create(model=model, messages=USER)
+    assert completion.choices[0].message.content == "fake answer"
+
+
 def test_a_garbled_stream_has_one_event_that_is_not_json(fake: FakeUpstream) -> None:
     body = {"model": "garbled:1", "stream": True}
     text = httpx.post(f"{fake.base_url}/chat/completions", json=body).text
