@@ -82,8 +82,10 @@ class Framer:
 
     def __init__(self, limit: int = MAX_EVENT_BYTES) -> None:
         self._line = b""  # the line being received
-        self._lines: list[bytes] = []
-        self._data: list[bytes] = []
+        # The event being received: its lines and data lines. Between events (nearly always,
+        # while a stream is held) empty tuples, which the collector does not track, not lists.
+        self._lines: list[bytes] | tuple[()] = ()
+        self._data: list[bytes] | tuple[()] = ()
         self._size = 0
         self._after_cr = False  # the last byte seen was a CR: an LF next completes a CRLF
         self._limit = limit
@@ -107,7 +109,7 @@ class Framer:
         pieces[0] = self._line + pieces[0]
         self._line = pieces.pop()
         events: list[Event] = []
-        lines, data, size = self._lines, self._data, self._size
+        lines, data, size = self._lines or [], self._data or [], self._size
         for line in pieces:
             if line:  # a field: kept as it came; a data field's value joins the event's data
                 lines.append(line)
@@ -119,7 +121,8 @@ class Framer:
             elif lines:  # a blank line ends the event
                 events.append(Event(lines, b"\n".join(data) if data else None))
                 lines, data, size = [], [], 0
-        self._lines, self._data, self._size = lines, data, size
+        # (a data line is one of the event's lines: `data` is empty whenever `lines` is)
+        self._lines, self._data, self._size = (lines, data, size) if lines else ((), (), 0)
         if size + len(self._line) > self._limit:
             raise FramingError(f"an upstream event exceeded {self._limit} bytes")
         return events
@@ -149,7 +152,7 @@ class StreamCopy:
         self._head: list[Any] = []  # each event's data, or (KEEP_PARSED at most) its JSON
         self._parsed = 0
         self._room = KEEP_HEAD
-        self._tail: deque[bytes] = deque()
+        self._tail: deque[bytes] | None = None  # made once the head is full (few streams fill it)
         self._tail_size = 0
         self.status = 499  # until the stream ends one way or the other, the client closed it
 
@@ -164,16 +167,19 @@ class StreamCopy:
             self._room -= len(data)
             return
         self._room = 0
-        self._tail.append(data)
+        tail = self._tail
+        if tail is None:
+            tail = self._tail = deque()
+        tail.append(data)
         self._tail_size += len(data)
-        while self._tail_size > KEEP_TAIL and len(self._tail) > 1:
-            self._tail_size -= len(self._tail.popleft())
+        while self._tail_size > KEEP_TAIL and len(tail) > 1:
+            self._tail_size -= len(tail.popleft())
 
     def completion(self) -> dict[str, Any]:
         """The streamed completion as if it had not been streamed (choices with messages)."""
         choices: dict[int, dict[str, Any]] = {}
         usage: dict[str, Any] = {}
-        for data in (*self._head, *self._tail):
+        for data in (*self._head, *(self._tail or ())):
             _merge(choices, usage, data)
         return {"choices": [choices[i] for i in sorted(choices)], "usage": usage or None}
 

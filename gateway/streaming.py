@@ -89,9 +89,14 @@ async def relay(
     )
     chunks = opening.chunks
     upstream_s = time.perf_counter() - asked
-    head = [*SSE_HEADERS, *call.headers(target.name)]
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": head})
+    try:  # the head bound to no name: its list and tuples are not held for the stream's life
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*SSE_HEADERS, *call.headers(target.name)],
+            }
+        )
     except BaseException:
         await _close(chunks)  # nothing else would: the stream holds its pooled connection
         raise
@@ -99,9 +104,13 @@ async def relay(
     copy = StreamCopy()
     fixer = ChatStreamFixer(call.body) if native is None and needs_fixing(call.body) else None
     translate = ContractFilter() if call.contract == "translate" else None
-    events = _Events(copy, translate, fixer, reshape)
+    step = _Step(target, _Events(copy, translate, fixer, reshape), opening)
+    first = opening.first
+    # Its events (their parsed JSON) are the first feed's alone: not held for the stream's life,
+    # where each young collection would walk them (docs/bench.md, issue 18).
+    del opening
     try:
-        last = await _pump(rt, target, opening, send, events, ex.writer)
+        last = await _pump(rt, step, first, chunks, send, ex.writer)
         if last is not None:  # [DONE]: the stream has succeeded, whatever the client does next
             copy.status = 200
             ex.stop_watching()
@@ -138,7 +147,8 @@ class _Events:
     ) -> None:
         self.copy, self.fixer = copy, fixer
         self.reshape: Reshape = reshape or _CHAT
-        self.rewrites = [r.rewrite for r in (translate, fixer) if r is not None]
+        # A tuple: a plain stream's is the empty one, which the collector does not track.
+        self.rewrites = tuple(r.rewrite for r in (translate, fixer) if r is not None)
         # The common case: each event relayed as it came (_Step.feed does it in line).
         self.plain = not self.rewrites and self.reshape is _CHAT
 
@@ -253,10 +263,10 @@ class _Piped:
 
 async def _pump(
     rt: Runtime,
-    target: ModelTarget,
-    opening: Opening,
+    step: _Step,
+    first: bytes,
+    chunks: AsyncIterator[bytes],
     send: Send,
-    events: _Events,
     writer: BodyWriter | None,
 ) -> bytes | None:
     """Relay events until [DONE]; return the bytes that end the stream, not yet sent. On a
@@ -266,10 +276,9 @@ async def _pump(
     to a _Piped sink that writes them to the client as they arrive; the task wakes only when
     that stops (the end, a failure, a client that takes no more), to send what was held
     through the ASGI send, which waits for a slow client, and then reads on."""
-    chunks = opening.chunks
-    step = _Step(target, events, opening)
+    target, events = step.target, step.events
     pipe = getattr(chunks, "pipe", None) if writer is not None else None
-    chunk = opening.first  # its events are the opening's, framed already
+    chunk = first  # its events are the opening's, framed already
     try:
         while chunk:
             out = step.feed(chunk)

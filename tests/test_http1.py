@@ -4,6 +4,7 @@ scripted servers for the edge cases (framing, truncation, stale keep-alive, time
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import orjson
@@ -218,6 +219,23 @@ async def test_an_interim_response_is_skipped() -> None:
         resp = await get(client, server.url())
         await client.close()
     assert (resp.status, resp.body, resp.header(b"link")) == (200, b"final", None)
+
+
+@run
+async def test_a_repeated_header_reads_as_its_first_and_the_headers_are_not_tracked() -> None:
+    """A held stream keeps its response's headers: bytes in a dict, which the collector never
+    tracks (docs/bench.md, issue 18); a name sent twice reads as its first value."""
+
+    async def repeated(conn: Conn) -> None:
+        await conn.read_request()
+        await conn.send(response(b"ok", extra=b"Retry-After: 1\r\nretry-after: 9\r\n"))
+
+    async with scripted(repeated) as server:
+        client = Client()
+        resp = await get(client, server.url())
+        await client.close()
+    assert (resp.header(b"retry-after"), resp.header(b"content-length")) == (b"1", b"2")
+    assert not gc.is_tracked(resp.headers)
 
 
 @pytest.mark.parametrize("delay", [0, 0.02], ids=["with the response", "once idle"])

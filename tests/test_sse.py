@@ -3,12 +3,13 @@ whole event, events split anywhere across chunks, and the bound on one event."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 
-from gateway.sse import Framer, FramingError, StreamCopy
+from gateway.sse import KEEP_HEAD, Framer, FramingError, StreamCopy
 
 CHUNK = b'{"choices": [{"index": 0, "delta": {"content": "hi"}}]}'
 
@@ -116,6 +117,28 @@ def test_the_copy_keeps_a_bounded_head_and_tail() -> None:
     completion = copy.completion()
     assert len(completion["choices"][0]["message"]["content"]) < 140_000
     assert completion["choices"][0]["finish_reason"] == "stop"
+
+
+def tracked(holder: object) -> list[str]:
+    """The types of what `holder` refers to that the garbage collector tracks (its class aside)."""
+    referents = gc.get_referents(holder)
+    return [type(o).__name__ for o in referents if gc.is_tracked(o) and o is not type(holder)]
+
+
+def test_a_framer_between_events_and_a_copy_without_a_tail_hold_nothing_tracked() -> None:
+    """What a held stream keeps between chunks is walked by every young collection, each
+    pause proportional to it (docs/bench.md, issue 18): an empty buffer is no list."""
+    framer, copy = Framer(), StreamCopy()
+    event = b"data: " + CHUNK + b"\n\n"
+    framer.feed(event[:10])  # an event begun: its line is buffered
+    events = framer.feed(event[10:] + b": a comment\r\n\r\n")  # the CR: line by line
+    assert [e.data for e in events] == [CHUNK, None]
+    assert tracked(framer) == []
+    copy.feed(CHUNK)
+    assert tracked(copy) == ["list"]  # the head
+    for _ in range(KEEP_HEAD // len(CHUNK) + 1):
+        copy.feed(CHUNK)
+    assert tracked(copy) == ["list", "deque"]  # and, past it, the tail
 
 
 async def no_more() -> AsyncIterator[bytes]:

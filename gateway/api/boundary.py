@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from gateway.api.asgi import send_error
 from gateway.errors import GatewayError
-from gateway.exchange import BODY_WRITER, REQUEST_ID, Exchange, Message, Receive, Scope, Send
+from gateway.exchange import BODY_WRITER, Exchange, Receive, Scope, Send
 from gateway.metrics import Metrics
 from gateway.plan import new_request_id
 
@@ -47,24 +47,18 @@ class Boundary:
             return
         ex = scope[SCOPE_KEY] = Exchange(new_request_id(), time.perf_counter())
         ex.writer = scope.get(BODY_WRITER)
+        ex.server_send = send  # the app sends through ex.send, which notes the response's start
         counted = scope["path"] not in UNCOUNTED
         if counted:
             self.in_flight += 1
-
-        async def watched(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                ex.responded = True
-                ex.status = message["status"]
-                headers = message.setdefault("headers", [])
-                if REQUEST_ID not in dict(headers):  # in C: no comprehension's call
-                    headers.append((REQUEST_ID, ex.request_id.encode()))
-            await send(message)
-
         try:
-            await self.app(scope, receive, watched)
+            await self.app(scope, receive, ex.send)
         except Exception as exc:  # the top-level handler: answer, log what is a bug, go on
             await self._failed(ex, exc, send)
         finally:
+            # The server's send is its cycle's, whose scope holds `ex`: let go of it, or the
+            # request would end in a reference cycle (tests/test_request_cycles.py).
+            ex.server_send = None
             if counted:
                 self.in_flight -= 1
                 elapsed = time.perf_counter() - ex.started

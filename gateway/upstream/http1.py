@@ -39,6 +39,7 @@ from gateway.upstream.http1_conn import (
     HTTPError,
     ProtocolError,
     RawHeaders,
+    ResponseHeaders,
     Sink,
     Stale,
     Timeout,
@@ -55,6 +56,7 @@ __all__ = [
     "Queue",
     "RawHeaders",
     "Response",
+    "ResponseHeaders",
     "Sink",
     "StreamResponse",
     "Timeout",
@@ -75,11 +77,11 @@ _HEADS: dict[tuple[object, ...], bytes] = {}  # (method, target, *headers) -> th
 @dataclass(slots=True)
 class Response:
     status: int
-    headers: RawHeaders  # names lower-cased, in the order received
+    headers: ResponseHeaders  # names lower-cased, the first of a repeated one
     body: bytes
 
     def header(self, name: bytes) -> bytes | None:
-        return _find(self.headers, name)
+        return self.headers.get(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class StreamResponse:
         self._read_timeout = read_timeout
 
     def header(self, name: bytes) -> bytes | None:
-        return _find(self.headers, name)
+        return self.headers.get(name)
 
     def __aiter__(self) -> StreamResponse:
         return self
@@ -354,13 +356,6 @@ def _good_name(name: bytes) -> bool:
 
 def _unsafe(value: bytes) -> bool:
     return 13 in value or 10 in value or 0 in value  # CR, LF, NUL; ints: 10x faster than b"\r"
-
-
-def _find(headers: RawHeaders, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
 
 
 @functools.cache

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from gateway.upstream.http1_pool import Pool
 
 RawHeaders = list[tuple[bytes, bytes]]
+# A response's headers, names lower-cased, the first of a repeated name kept: bytes keys and
+# values, so the collector never tracks the dict (a list of tuples was 1 + 1 a header, per
+# stream held).
+ResponseHeaders = dict[bytes, bytes]
 # Takes a body chunk as it is parsed; False: take no more (they are buffered from then on).
 Sink = Callable[[bytes], bool]
 # A streaming consumer this far behind pauses the socket rather than buffer without bound.
@@ -95,7 +99,7 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._headers_done = False
         self.status = 0
-        self.headers: RawHeaders = []
+        self.headers: ResponseHeaders = {}
         self.complete = False
         self.error: HTTPError | None = None
 
@@ -146,10 +150,15 @@ class Connection(asyncio.Protocol):
                     raise self.error
                 if self.complete:
                     return False
-                await self._wait(deadline, read_timeout)
+                # The future awaited here, not in _wait: a held stream waits here nearly all its
+                # life, and _wait's coroutine would be one more object it holds.
+                woken = await self._waiter_until(deadline, read_timeout)
+                self._waiter = None
+                if not woken:
+                    raise Timeout("upstream did not answer in time")
             return True
         finally:
-            self._sink = None
+            self._sink = self._waiter = None
 
     def take_body(self) -> bytes:
         body, self._body, self._buffered = self._body, [], 0
@@ -163,6 +172,15 @@ class Connection(asyncio.Protocol):
                 self.transport.resume_reading()  # uvloop raises on a closed transport
 
     async def _wait(self, deadline: float, read_timeout: float | None) -> None:
+        try:
+            if not await self._waiter_until(deadline, read_timeout):
+                raise Timeout("upstream did not answer in time")
+        finally:
+            self._waiter = None
+
+    def _waiter_until(self, deadline: float, read_timeout: float | None) -> asyncio.Future[bool]:
+        """The future the next wait sleeps on: True when the parser's callbacks wake it, False
+        when the wait's deadline comes (the read timeout's, within `deadline`)."""
         # A bare future, and one timer per connection that is moved only when it would fire
         # too late: a chunk that arrives in time costs no timer of its own (a call_at and a
         # cancel per chunk were a tenth of a relayed chunk's CPU).
@@ -173,11 +191,7 @@ class Connection(asyncio.Protocol):
         if self._timer is None or self._timer_at > deadline:
             self._arm(deadline)
         waiter = self._waiter = loop.create_future()
-        try:
-            if not await waiter:
-                raise Timeout("upstream did not answer in time")
-        finally:
-            self._waiter = None
+        return waiter
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:
@@ -288,7 +302,8 @@ class Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        self.headers.append((name, value))
+        if name not in self.headers:
+            self.headers[name] = value
         if name == b"content-length" or (
             name == b"transfer-encoding" and b"chunked" in value.lower()
         ):
@@ -301,7 +316,7 @@ class Connection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # interim (103 Early Hints...): the real response follows
             self._interim = True
-            self.headers = []
+            self.headers = {}
             self._framed = False
             return
         self.status = status
