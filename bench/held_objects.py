@@ -38,7 +38,7 @@ from bench.services import ROOT, floorgate_launch, start_timed, write_policy
 CENSUS_DIR = Path(__file__).with_name("census")
 CENSUS_TIMEOUT_S = 10.0
 WARM_STREAMS = 10
-TOP_TYPES = 8
+TOP_TYPES = 10
 GENERATIONS = ("young", "middle", "full")
 
 
