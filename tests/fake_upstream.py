@@ -16,7 +16,8 @@ the request's `model`:
   cut:<n>                   a stream cut off after its first n events (0: none at all)
   stall:<n>                 a stream that sends its first n events, then nothing, ever
   hold:<n>                  like stall, but a comment every 20 ms until the client hangs up
-                            (when, by perf_counter(), is kept in `.hangups`)
+                            (when, by perf_counter(), is kept in `.hangups`; when each
+                            comment went, in `.held`)
   garbled:<n>               a stream whose event n+1 is not JSON (its first n are fine)
   toolong                   400 context_length_exceeded, param messages (as OpenAI says it)
   traceback                 500 whose message is a Python traceback with file paths
@@ -212,6 +213,7 @@ class FakeUpstream:
         self.seen = 0  # every request ever received: `received` keeps only the last 200
         self.counters: dict[str, int] = {}
         self.hangups: list[float] = []  # perf_counter() when a hanging or held call's client left
+        self.held: list[float] = []  # perf_counter() when a held stream wrote each comment
         self.big_sent: list[int] = []  # bytes of each big:<mib> body written before it ended
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -277,7 +279,7 @@ class FakeUpstream:
         if not body.get("stream"):  # as a real server, never an event stream unasked
             behaviour = PLAIN.get(behaviour, behaviour)
         if behaviour in CUT_AFTER or (behaviour in BROKEN and body.get("stream")):
-            return await _broken(request, body, behaviour, arg, self.hangups)
+            return await _broken(request, body, behaviour, arg, (self.hangups, self.held))
         if behaviour in ("inband_error", "echokey", "big", "bigerror"):
             return await self._unusual(request, body, behaviour, arg)
         if body.get("stream"):
@@ -558,12 +560,17 @@ async def _until_hangup(request: web.Request, hangups: list[float]) -> web.Respo
 
 
 async def _broken(
-    request: web.Request, body: dict[str, Any], behaviour: str, arg: str, hangups: list[float]
+    request: web.Request,
+    body: dict[str, Any],
+    behaviour: str,
+    arg: str,
+    noted: tuple[list[float], list[float]],  # (hangups, held)
 ) -> web.StreamResponse:
     if behaviour in CUT_AFTER:
         return await _cut(request, body, int(arg) if arg else CUT_AFTER[behaviour])
     response = await _event_stream(request, body)
     events, sent = chunks("ok", body), int(arg or 0)
+    hangups, held = noted
     try:
         for event in events[:sent]:
             await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
@@ -573,6 +580,7 @@ async def _broken(
         while behaviour == "hold":  # until a write fails or aiohttp cancels the handler
             await asyncio.sleep(0.02)
             await response.write(b": still here\n\n")
+            held.append(time.perf_counter())
     finally:
         if behaviour == "hold":
             hangups.append(time.perf_counter())

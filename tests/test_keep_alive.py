@@ -2,19 +2,25 @@
 the gateway with the openai SDK: until the first data event the client has no byte, so an
 error event or a dropped connection after the comments falls back to the route's next model,
 or ends in an OpenAI-shaped error with its status, and a model that sends comments forever
-runs out of its first-token budget; chat completions and the Responses API alike."""
+runs out of its first-token budget; chat completions and the Responses API alike. A client
+that leaves during the comments has left before the first byte."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import openai
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.app import Floorgate
 from gateway.policy_series import FAILURE_KINDS
 from tests.conftest import ADMIN_KEY, count, counted
-from tests.fake_upstream import KEEP_ALIVES
+from tests.fake_upstream import KEEP_ALIVES, FakeUpstream
+from tests.servers import post_and_leave
+from tests.test_client_leaves import CANCELLED, hung_up
 
 PATHS = ["", "-litellm"]  # route-name suffix: direct path, litellm path
 USER = [{"role": "user", "content": "Fix the flaky test."}]
@@ -104,6 +110,42 @@ def test_comments_before_the_first_data_event_are_not_relayed(gateway: str) -> N
     assert reply.text.startswith("data: {")
     assert not any(comment.strip().decode() in reply.text for comment in KEEP_ALIVES)
     assert reply.text.endswith("data: [DONE]\n\n")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_client_leaving_during_the_comments_left_before_the_first_byte(
+    gateway: str,
+    gateway_app: Floorgate,
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    # What tests/test_client_leaves.py asserts of a client that leaves before the first byte.
+    route = f"keepalive-held{path}"
+    labels = {"workflow": WORKFLOW, "route": route, "model": route}
+    where = {**labels, "model": "none", "stream": "true"}  # no model had answered yet
+    left = count(registry(gateway_app), "floorgate_requests_total", **where, code="499")
+    stage = {"workflow": WORKFLOW, "route": route, "stage": "before_first_byte"}
+    cancelled = count(registry(gateway_app), "floorgate_cancelled_total", **stage)
+    hangups, held = len(upstream.hangups), len(upstream.held)
+    body = orjson.dumps({"model": f"route/{route}", "messages": USER, "stream": True})
+    with caplog.at_level(logging.INFO, logger="floorgate.requests"):
+        # Three keep-alive comments, then one every 20 ms (hold:0): the client leaves once
+        # three of those have gone too, never having had a byte.
+        post_and_leave(
+            gateway, "/v1/chat/completions", body, lambda: len(upstream.held) >= held + 3
+        )
+        requests = counted(registry(gateway_app), "floorgate_requests_total", left + 1, **where,
+                           code="499")  # fmt: skip
+    assert requests == left + 1
+    assert count(registry(gateway_app), "floorgate_classified_total", **labels, label="answer") == 0
+    assert count(registry(gateway_app), "floorgate_in_flight_requests") == 0
+    assert hung_up(upstream, hangups), "the upstream stream went on after the client left"
+    assert count(registry(gateway_app), "floorgate_cancelled_total", **stage) == cancelled + 1
+    [request_id] = CANCELLED.findall(caplog.text)
+    record = ledgered(gateway, request_id).json()
+    assert (record["outcome"], record["route"], record["model"]) == ("cancelled", route, "none")
+    assert record["verdict"] is None
 
 
 @pytest.mark.parametrize("route", ["native-keepalive-error", "native-keepalive-drop"])
