@@ -8,7 +8,7 @@ metrics. A model is never swapped for another: vectors from two models are not c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import BadRequest, ModelNotFound, Unavailable
@@ -32,7 +32,7 @@ class EmbeddingCall:
     target: ModelTarget
     body: dict[str, Any]
     key: str  # the caller's name, for its limits
-    limit_headers: Headers = field(default_factory=list)  # x-ratelimit-*, once admitted
+    limit_headers: Headers | tuple[()] = ()  # x-ratelimit-*, once admitted
 
     def answered(self) -> Answered:
         return Answered(self.request_id, self.workflow, NONE, self.target.name, self.policy.version)

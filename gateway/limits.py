@@ -62,7 +62,7 @@ class Limited(Protocol):
     policy: Policy
     key: str
     body: dict[str, Any]
-    limit_headers: Headers
+    limit_headers: Headers | tuple[()]  # () until admitted
 
     @property
     def workflow(self) -> str: ...

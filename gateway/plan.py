@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -72,7 +72,9 @@ class Call:
     candidates: list[ModelTarget]
     contract: Contract
     key: str  # the caller's name, for its limits
-    limit_headers: Headers = field(default_factory=list)  # x-ratelimit-*, once admitted
+    # x-ratelimit-*, once admitted; until then the empty tuple, which the collector does not
+    # track (a list would be one more object each stream held keeps).
+    limit_headers: Headers | tuple[()] = ()
 
     @property
     def workflow(self) -> str:

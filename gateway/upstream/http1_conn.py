@@ -6,6 +6,7 @@ streamed body, has each chunk handed to it by them, and is woken only when that 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -56,6 +57,9 @@ class Stale(ProtocolError):
     on it: for a POST to a model, a second billed generation. That is never replayed.)"""
 
 
+_TIMER_CONTEXT = contextvars.Context()
+
+
 def expire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(False)
@@ -63,6 +67,16 @@ def expire(waiter: asyncio.Future[bool]) -> None:
 
 class Connection(asyncio.Protocol):
     """One socket to one origin. The parser's callbacks (on_*) fill in the current exchange."""
+
+    # Slotted: a held stream holds its connection, and an instance dict is one more object
+    # for every young collection to walk (docs/bench.md, issue 18).
+    __slots__ = (
+        "_active", "_body", "_body_bytes", "_buffered", "_dead", "_deadline", "_framed",
+        "_head_bytes", "_headers_done", "_interim", "_keep_alive", "_loop", "_lost", "_parser",
+        "_paused", "_pool", "_read_timeout", "_sink", "_started", "_streaming", "_timer",
+        "_timer_at", "_wait_until", "_waiter", "complete", "error", "headers", "idle",
+        "idle_since", "reused", "status", "transport",
+    )  # fmt: skip
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -89,7 +103,9 @@ class Connection(asyncio.Protocol):
 
     def _begin(self, streaming: bool) -> None:
         self._streaming = streaming
-        self._body: list[bytes] = []
+        # The body received and not yet taken: an empty tuple while there is none (a piped
+        # stream's, all its life), which the collector does not track, a list once there is.
+        self._body: list[bytes] | tuple[()] = ()
         self._buffered = 0
         self._started = False  # a byte of the response arrived
         self._head_bytes = 0  # of the response's status line and headers
@@ -161,7 +177,7 @@ class Connection(asyncio.Protocol):
             self._sink = self._waiter = None
 
     def take_body(self) -> bytes:
-        body, self._body, self._buffered = self._body, [], 0
+        body, self._body, self._buffered = self._body, (), 0
         self._resume()
         return body[0] if len(body) == 1 else b"".join(body)
 
@@ -196,7 +212,11 @@ class Connection(asyncio.Protocol):
     def _arm(self, when: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer, self._timer_at = self._loop.call_at(when, self._on_timer), when
+        # In a context of its own that is never changed: _on_timer reads no context variable,
+        # and call_at would otherwise copy the caller's for each timer (one more object each
+        # held stream keeps).
+        timer = self._loop.call_at(when, self._on_timer, context=_TIMER_CONTEXT)
+        self._timer, self._timer_at = timer, when
 
     def _on_timer(self) -> None:
         """The timer went off at `_timer_at`: the wait in progress expires if its deadline has
@@ -232,7 +252,7 @@ class Connection(asyncio.Protocol):
         next exchange's wait moves it on (a cancel here and a call_at at the next wait were
         3 µs an exchange)."""
         self._active = False
-        self._body, self._buffered = [], 0
+        self._body, self._buffered = (), 0
         self._resume()  # an idle connection must read, or it would never see the server's EOF
 
     def close(self) -> None:
@@ -333,7 +353,10 @@ class Connection(asyncio.Protocol):
                 self._sink = None
                 self._wake()
             return
-        self._body.append(body)
+        if self._body:
+            self._body.append(body)
+        else:
+            self._body = [body]
         if not self._streaming:
             self._body_bytes += len(body)
             if self._body_bytes > self._pool.max_body_bytes:
