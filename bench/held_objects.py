@@ -1,7 +1,7 @@
 """Objects a held stream leaves for the garbage collector, and the young collections' pauses.
 
     .venv/bin/python -m bench.held_objects [--streams 300] [--hold 8] [--chunks 100]
-                                           [--chunk-ms 200] [--against DIR]
+                                           [--chunk-ms 200] [--rounds 2] [--against DIR]
 
 At 2,000 held streams the event loop's lag is the young collections' pauses, each proportional
 to the tracked objects the streams started since the last one still hold (docs/bench.md). This
@@ -12,7 +12,8 @@ it for a census once after a warm-up (idle) and once with the streams held. It p
 tracked objects a held stream adds (the two censuses' difference over the streams in flight at
 the second), the types that make them up, and the collections seen during the arrivals.
 `--against DIR` runs another checkout's gateway/ (a worktree of the base commit) beside this
-one, against the same mock, one after the other; both figures are printed.
+one, against the same mock, one after the other, first in turn (`--rounds`); both figures are
+printed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from bench import llm_mock, openloop
 from bench.peer_targets import start_mock
-from bench.procs import Children
+from bench.procs import Child, Children
 from bench.run import STREAM_MODEL, request_body
 from bench.services import ROOT, floorgate_launch, start_timed, write_policy
 
@@ -85,8 +86,9 @@ class Census:
 
 
 class Gateway:
-    def __init__(self, name: str, pid: int, url: str, census: Path) -> None:
-        self.name, self.pid, self.url, self.census_path = name, pid, url, census
+    def __init__(self, name: str, child: Child, url: str, census: Path) -> None:
+        self.name, self.child, self.url, self.census_path = name, child, url, census
+        self.pid = child.pid
 
     def census(self) -> Census:
         """Ask the gateway for a census (SIGUSR1) and read it."""
@@ -106,7 +108,7 @@ def start(children: Children, workdir: Path, policy: Path, name: str, root: Path
         policy, PYTHONPATH=f"{root}{os.pathsep}{CENSUS_DIR}", BENCH_CENSUS=str(census)
     )
     service = start_timed(children, f"floorgate-{name}", launch, "/readyz", 1, 30.0)
-    return Gateway(name, service.child.pid, service.base + "/v1/chat/completions", census)
+    return Gateway(name, service.child, service.base + "/v1/chat/completions", census)
 
 
 def plan(gateway: Gateway, rate: float, duration_s: float) -> openloop.Plan:
@@ -177,17 +179,21 @@ def summary(seen: list[Collection]) -> str:
     )
 
 
-def describe(name: str, idle: Census, step: Step) -> list[str]:
-    held, in_flight = step.held, step.in_flight
-    total, types = held.per_stream(idle, in_flight)
+def describe(name: str, steps: list[tuple[Census, Step]]) -> list[str]:
+    """A tree's figures: each step's objects a held stream (against its gateway's idle
+    census), the last one's by type, and the collections of every step together."""
+    lines = [f"{name}:"]
+    for idle, step in steps:
+        total, types = step.held.per_stream(idle, step.in_flight)
+        lines.append(
+            f"  {step.ok} streams ok; tracked objects {step.held.tracked:,} held"
+            f" ({step.in_flight:.0f} in flight) against {idle.tracked:,} idle:"
+            f" **{total:.1f} a held stream**"
+        )
     top = ", ".join(f"{t} {n:.1f}" for t, n in list(types.items())[:TOP_TYPES])
-    lines = [
-        f"{name}: {step.ok} streams ok; tracked objects {held.tracked:,} held"
-        f" ({in_flight:.0f} in flight) against {idle.tracked:,} idle:"
-        f" **{total:.1f} a held stream**",
-        f"  a held stream, by type: {top}",
-    ]
-    for kind, seen in step.collections.items():
+    lines.append(f"  a held stream, by type: {top}")
+    for kind in GENERATIONS:
+        seen = [c for _, step in steps for c in step.collections[kind]]
         lines.append(f"  {kind} collections during the arrivals: {summary(seen)}")
     return lines
 
@@ -198,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=8.0, help="s of arrivals past a stream's")
     parser.add_argument("--chunks", type=int, default=100)
     parser.add_argument("--chunk-ms", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2, help="steps a tree, the order alternating")
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--against", type=Path, help="another checkout whose gateway/ to run too")
     args = parser.parse_args(argv)
@@ -205,21 +212,28 @@ def main(argv: list[str] | None = None) -> int:
     trees = {"this": ROOT, **({"against": args.against.resolve()} if args.against else {})}
     load = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="floorgate-held-objects-"))
-    report: list[str] = []
+    steps: dict[str, list[tuple[Census, Step]]] = {name: [] for name in trees}
     with Children(workdir) as children:
         mock = start_mock(children, workdir, shape)
         policy = write_policy(workdir, mock.base, direct_only=True, paths=("/slow/v1", "/llm/v1"))
-        gateways = [start(children, workdir, policy, name, root) for name, root in trees.items()]
-        warm_up(gateways, args.workers)
-        time.sleep(1.0)
-        idle = {g.name: g.census() for g in gateways}
-        for gateway in gateways:
-            step = hold(gateway, args, shape.stream_s)
-            report += describe(f"{gateway.name} ({trees[gateway.name]})", idle[gateway.name], step)
+        for index in range(args.rounds):
+            # Fresh gateways each round: the connections a step leaves in the pool would be
+            # counted as the next step's streams' own.
+            gateways = [start(children, workdir, policy, n, root) for n, root in trees.items()]
+            warm_up(gateways, args.workers)
+            time.sleep(1.0)
+            idle = {g.name: g.census() for g in gateways}
+            for gateway in gateways if index % 2 == 0 else gateways[::-1]:
+                step = hold(gateway, args, shape.stream_s)
+                steps[gateway.name].append((idle[gateway.name], step))
+            for gateway in gateways:
+                children.stop(gateway.child)
     print(f"{args.streams} held streams ({args.chunks} chunks {args.chunk_ms} ms apart,"
-          f" {shape.stream_s:g} s each), {args.hold:g} s held past the ramp; load average"
-          f" {load:.1f} before, {os.getloadavg()[0]:.1f} after; logs in {workdir}")  # fmt: skip
-    print("\n".join(report))
+          f" {shape.stream_s:g} s each), {args.hold:g} s held past the ramp, {args.rounds}"
+          f" rounds; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after;"
+          f" logs in {workdir}")  # fmt: skip
+    for name, root in trees.items():
+        print("\n".join(describe(f"{name} ({root})", steps[name])))
     return 0
 
 
