@@ -141,6 +141,7 @@ class Step:
     held: Census
     in_flight: float  # at the held census
     collections: dict[str, list[Collection]]  # those during the arrivals, by generation
+    held_from: float  # when the first stream ended: from then on as many end as start
 
 
 def hold(gateway: Gateway, args: argparse.Namespace, stream_s: float) -> Step:
@@ -165,7 +166,7 @@ def hold(gateway: Gateway, args: argparse.Namespace, stream_s: float) -> Step:
     in_flight = statistics.mean(around)
     end = start_at + duration
     seen = {kind: after.during(start_at, end, gen) for gen, kind in enumerate(GENERATIONS)}
-    return Step(f"{out.ok}/{out.sent}", held[0], in_flight, seen)
+    return Step(f"{out.ok}/{out.sent}", held[0], in_flight, seen, start_at + stream_s)
 
 
 def summary(seen: list[Collection]) -> str:
@@ -192,7 +193,11 @@ def describe(name: str, steps: list[tuple[Census, Step]]) -> list[str]:
         )
     top = ", ".join(f"{t} {n:.1f}" for t, n in list(types.items())[:TOP_TYPES])
     lines.append(f"  a held stream, by type: {top}")
-    for kind in GENERATIONS:
+    young = [(c, s.held_from) for _, s in steps for c in s.collections[GENERATIONS[0]]]
+    ramp, held = [c for c, t in young if c.at < t], [c for c, t in young if c.at >= t]
+    lines.append(f"  young collections during the ramp: {summary(ramp)}")
+    lines.append(f"  young collections while held (as many streams end as start): {summary(held)}")
+    for kind in GENERATIONS[1:]:
         seen = [c for _, step in steps for c in step.collections[kind]]
         lines.append(f"  {kind} collections during the arrivals: {summary(seen)}")
     return lines
