@@ -93,15 +93,22 @@ class Floorgate:
 # requests either way, and the default paid that walk 14 times as often: -8.6 % CPU a request
 # at c=64, the same loop lag and overhead at 2,000 held streams (docs/bench.md).
 YOUNG_THRESHOLD = 10_000
+# The middle generation collected every 100 young collections instead of every 10: at 2,000
+# whole answers a second (1.5 s each) a young collection came every ~40 ms, so the middle one
+# every 0.4 s walked again every object of the requests in flight that had outlived a young
+# one, 12 ms a collection and up to 90 ms; every 4 s most of those requests have ended and
+# their objects are gone by reference counting before it walks them (docs/bench.md, "Whole
+# answers at 2,000 and 2,600 a second").
+MIDDLE_THRESHOLD = 100
 
 
 def settle_collector() -> None:
     """Move everything loaded so far (modules, policy, prices) out of the collector's reach (a
     full collection that scanned it all stalled the event loop for tens of ms), and collect the
-    young generation less often."""
+    young and middle generations less often."""
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+    _, _, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, old)
 
 
 def create_app(
