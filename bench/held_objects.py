@@ -30,7 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import llm_mock, openloop
+from bench import cpus, llm_mock, openloop
+from bench.late_ticks import Pause, Streams, Tick, streams_report, ticks_report
 from bench.peer_targets import start_mock
 from bench.procs import Child, Children
 from bench.run import STREAM_MODEL, request_body
@@ -41,6 +42,7 @@ CENSUS_TIMEOUT_S = 10.0
 WARM_STREAMS = 10
 TOP_TYPES = 10
 GENERATIONS = ("young", "middle", "full")
+SETTLE_S = 0.5  # the held ladder's window opens this long past the first stream's end
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Census:
     tracked: int
     types: dict[str, int]
     collections: list[Collection]
+    ticks: list[Tick]  # the loop-lag timer's
+    censuses: list[tuple[float, float]]  # the earlier censuses' pauses: start, end
 
     @classmethod
     def parse(cls, text: str) -> Census:
@@ -69,7 +73,16 @@ class Census:
             raw["tracked"],
             raw["types"],
             [Collection(at, int(g), ms, int(f), int(w)) for at, g, ms, f, w in raw["collections"]],
+            [Tick(*tick) for tick in raw.get("ticks", ())],
+            [(start, end) for start, end in raw.get("censuses", ())],
         )
+
+    def pauses(self) -> list[Pause]:
+        """Its collections and earlier censuses, as what stopped the loop."""
+        named = [
+            Pause(c.at, c.ms, f"{GENERATIONS[c.generation]} collection") for c in self.collections
+        ]
+        return named + [Pause(start, (end - start) * 1e3, "census") for start, end in self.censuses]
 
     def per_stream(self, idle: Census, streams: float) -> tuple[float, dict[str, float]]:
         """Tracked objects a stream adds, in all and by type (the most first)."""
@@ -142,6 +155,7 @@ class Step:
     in_flight: float  # at the held census
     collections: dict[str, list[Collection]]  # those during the arrivals, by generation
     held_from: float  # when the first stream ended: from then on as many end as start
+    late: list[str]  # what made the window's late ticks and slowest streams late
 
 
 def hold(gateway: Gateway, args: argparse.Namespace, stream_s: float) -> Step:
@@ -166,7 +180,18 @@ def hold(gateway: Gateway, args: argparse.Namespace, stream_s: float) -> Step:
     in_flight = statistics.mean(around)
     end = start_at + duration
     seen = {kind: after.during(start_at, end, gen) for gen, kind in enumerate(GENERATIONS)}
-    return Step(f"{out.ok}/{out.sent}", held[0], in_flight, seen, start_at + stream_s)
+    window = (start_at + stream_s + SETTLE_S, end)
+    late = ticks_report([t for t in after.ticks if window[0] <= t.at <= window[1]], after.pauses())
+    ended = [
+        i for i, s in enumerate(out.ended_s) if window[0] <= start_at + s <= window[1]
+    ]  # the held ladder's window: the streams that ended in it
+    streams = Streams(
+        [start_at + out.ended_s[i] - out.latency_ms[i] / 1e3 for i in ended],
+        [out.latency_ms[i] for i in ended],
+        [out.ttfb_ms[i] for i in ended],
+    )
+    late += streams_report(streams, after.pauses())
+    return Step(f"{out.ok}/{out.sent}", held[0], in_flight, seen, start_at + stream_s, late)
 
 
 def summary(seen: list[Collection]) -> str:
@@ -191,6 +216,7 @@ def describe(name: str, steps: list[tuple[Census, Step]]) -> list[str]:
             f" ({step.in_flight:.0f} in flight) against {idle.tracked:,} idle:"
             f" **{total:.1f} a held stream**"
         )
+        lines += step.late
     top = ", ".join(f"{t} {n:.1f}" for t, n in list(types.items())[:TOP_TYPES])
     lines.append(f"  a held stream, by type: {top}")
     young = [(c, s.held_from) for _, s in steps for c in s.collections[GENERATIONS[0]]]
@@ -218,13 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="floorgate-held-objects-"))
     steps: dict[str, list[tuple[Census, Step]]] = {name: [] for name in trees}
-    with Children(workdir) as children:
+    placement = cpus.Placement.split()  # as the held ladder: the gateway on a CPU of its own
+    with cpus.tools_on(placement), Children(workdir) as children:
         mock = start_mock(children, workdir, shape)
         policy = write_policy(workdir, mock.base, direct_only=True, paths=("/slow/v1", "/llm/v1"))
         for index in range(args.rounds):
             # Fresh gateways each round: the connections a step leaves in the pool would be
             # counted as the next step's streams' own.
             gateways = [start(children, workdir, policy, n, root) for n, root in trees.items()]
+            if placement is not None:
+                for gateway in gateways:
+                    cpus.pin(gateway.pid, placement.gateway)
             warm_up(gateways, args.workers)
             time.sleep(1.0)
             idle = {g.name: g.census() for g in gateways}
