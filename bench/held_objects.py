@@ -42,6 +42,8 @@ CENSUS_TIMEOUT_S = 10.0
 WARM_STREAMS = 10
 TOP_TYPES = 10
 GENERATIONS = ("young", "middle", "full")
+# The backlog a census's pause leaves is the census's too: the ticks right after it are late.
+CATCH_UP_MS = 300.0
 SETTLE_S = 0.5  # the held ladder's window opens this long past the first stream's end
 
 
@@ -82,7 +84,10 @@ class Census:
         named = [
             Pause(c.at, c.ms, f"{GENERATIONS[c.generation]} collection") for c in self.collections
         ]
-        return named + [Pause(start, (end - start) * 1e3, "census") for start, end in self.censuses]
+        return named + [
+            Pause(start, (end - start) * 1e3 + CATCH_UP_MS, "census")
+            for start, end in self.censuses
+        ]
 
     def per_stream(self, idle: Census, streams: float) -> tuple[float, dict[str, float]]:
         """Tracked objects a stream adds, in all and by type (the most first)."""
