@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 LATE_MS = 5.0
 SLACK_S = 0.001  # the timer's granularity (uvloop's clock ticks in ms)
-GENERATIONS = ("young", "middle", "full")
 FIRST_CHUNK_MS = 300.0  # the held shape's time to the first chunk
 SLOWEST = 0.01  # the streams whose latency makes the p99
 
