@@ -301,6 +301,20 @@ def test_the_held_targets_miss_on_a_failed_stream_and_are_na_below_the_level() -
     assert {g.verdict() for g in below} == {"n/a"}
 
 
+def test_goodput_is_judged_at_the_highest_rate_the_mock_kept_to_its_schedule() -> None:
+    steps = [
+        step(DIRECT, 400), step("floorgate", 400, ok=850),
+        step(DIRECT, 880, p99=6500.0), step("floorgate", 880, ok=300),  # the mock 4.2 s behind
+    ]  # fmt: skip
+    goals = {g.label: g for g in peer_report.stream_targets(steps, llm_mock.Shape())}
+    goodput = goals["streams (20 ms apart): goodput at the mock's most (400/s) / direct"]
+    assert (goodput.value, goodput.verdict()) == (0.85, "MISS")
+    behind = [step(DIRECT, 880, p99=6500.0), step("floorgate", 880)]
+    goals = {g.label: g for g in peer_report.stream_targets(behind, llm_mock.Shape())}
+    label = "streams (20 ms apart): goodput at the mock's most (none kept to schedule) / direct"
+    assert goals[label].verdict() == "n/a"
+
+
 def test_the_report_names_each_shape_and_its_json_prints_the_same_tables_again(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -311,7 +325,7 @@ def test_the_report_names_each_shape_and_its_json_prints_the_same_tables_again(
     first = capsys.readouterr().out
     summary = json.loads(first.strip().splitlines()[-1])
     verdicts = {label: t["verdict"] for label, t in summary["targets"].items()}
-    assert verdicts["streams (20 ms apart): goodput at 880/s / direct"] == "MISS"  # 0.7x
+    assert verdicts["streams (20 ms apart): goodput at the mock's most (880/s) / direct"] == "MISS"
     assert verdicts["held streams (200 ms apart), 2,000 in flight: goodput / direct"] == "pass"
     assert summary["held_shape"]["chunk_ms"] == 200
     again = {v: [Step(**raw) for raw in ladder] for v, ladder in summary["steps"].items()}
