@@ -19,6 +19,10 @@ from bench.mock import completion, nginx_quoted, stream_chunk
 TEMPLATE = Path(__file__).with_name("llm_nginx.conf.tmpl")
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 STREAM_PATH = "/llm/v1/chat/completions"
+# The last content chunk ends with the mock's own time for the stream (nginx's $request_time:
+# from the request's first bytes to that chunk, ms resolution), so a client can take the mock's
+# timers out of each stream's latency (bench/openloop.py, docs/bench.md "The mock's own clock").
+OWN_TIME = "mock-s="
 WHOLE_PATH = "/slow/v1/chat/completions"
 
 
@@ -46,7 +50,8 @@ def stream_directives(shape: Shape) -> str:
     for index in range(shape.chunks):
         if index:
             lines.append(f"echo_sleep {shape.chunk_ms / 1000:.3f};")
-        text = event(stream_chunk({"content": f"word{index} "}, None))
+        word = f"word{index} " + (f"{OWN_TIME}$request_time" if index == shape.chunks - 1 else "")
+        text = event(stream_chunk({"content": word}, None))
         lines.append(f"echo -n '{nginx_quoted((first if index == 0 else '') + text)}';")
         lines.append("echo_flush;")
     tail = event(stream_chunk({}, "stop")) + "data: [DONE]\n\n"

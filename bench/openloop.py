@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -31,6 +32,10 @@ import httptools
 import uvloop
 
 DONE_TAIL = b"data: [DONE]\n\n"
+# The end of a stream kept for what it says: [DONE], and the mock's own time for the stream
+# where it tells it (bench/llm_mock.py: in the last content chunk, a few hundred bytes back).
+TAIL_BYTES = 1024
+OWN_TIME = re.compile(rb"mock-s=([0-9]+\.[0-9]+)")
 SAMPLE_S = 0.1
 # A connection lost with a request on it, by what the client had seen: no byte on a new one is
 # a connection the server never took up (its accept queue overflowed and the kernel reset the
@@ -66,6 +71,9 @@ class Outcome:
     refused_ms: list[float] = field(default_factory=list)  # of the 503s: how fast a refusal came
     ended_s: list[float] = field(default_factory=list)  # when each of those ended, from the start
     ttfb_ms: list[float] = field(default_factory=list)
+    # Of the successful streams that told the mock's own time for them: latency less that time,
+    # what the path to the mock and back added (the mock's timers taken out).
+    beyond_upstream_ms: list[float] = field(default_factory=list)
     late_ms: list[float] = field(default_factory=list)  # start behind schedule, every request
     in_flight: list[int] = field(default_factory=list)  # sampled every SAMPLE_S
     cpu_s: float = 0.0
@@ -79,6 +87,7 @@ class Outcome:
         self.refused_ms += other.refused_ms
         self.ended_s += other.ended_s
         self.ttfb_ms += other.ttfb_ms
+        self.beyond_upstream_ms += other.beyond_upstream_ms
         self.late_ms += other.late_ms
         width = max(len(self.in_flight), len(other.in_flight))
         mine, theirs = self.in_flight, other.in_flight
@@ -148,7 +157,7 @@ class Exchange(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if not self._has_body:
             self._has_body, self.first_byte = True, time.perf_counter()
-        self._tail = (self._tail + body)[-len(DONE_TAIL) :]
+        self._tail = (self._tail + body)[-TAIL_BYTES:]
 
     def on_message_complete(self) -> None:
         if self._done is not None and not self._done.done():
@@ -164,7 +173,12 @@ class Exchange(asyncio.Protocol):
 
     @property
     def ended_with_done(self) -> bool:
-        return self._tail == DONE_TAIL
+        return self._tail.endswith(DONE_TAIL)
+
+    def upstream_ms(self) -> float | None:
+        """The mock's own time for the stream, if its end told it."""
+        told = OWN_TIME.findall(self._tail)
+        return float(told[-1]) * 1000 if told else None
 
     def close(self) -> None:
         self.open = False
@@ -216,7 +230,11 @@ class Worker:
             out.failures["no [DONE]"] = out.failures.get("no [DONE]", 0) + 1
         else:
             out.ok += 1
-            out.latency_ms.append(round((now - scheduled) * 1000, 3))
+            latency = (now - scheduled) * 1000
+            out.latency_ms.append(round(latency, 3))
+            upstream = conn.upstream_ms() if self.plan.stream else None
+            if upstream is not None:
+                out.beyond_upstream_ms.append(round(latency - upstream, 3))
             out.ended_s.append(round(now - self._t0, 3))
             out.ttfb_ms.append(round((conn.first_byte - scheduled) * 1000, 3))
         if keep_alive and conn.open:

@@ -193,10 +193,13 @@ def top_rung(
 
 def progress(result: Step, base: Step | None) -> None:
     overhead = result.overhead_p99_ms(base)
+    told = base is not None and result.beyond_upstream_p99_ms is not None
+    own = result.own_overhead_p99_ms(base) if told else None  # the strict rule's figure
     print(
         f"  {result.rate:>6g}/s {result.target:<14} ok {result.ok}/{result.sent}"
         f"  p99 {result.latency_p99_ms or 0:.0f} ms"
         + (f" (+{overhead:.1f})" if overhead is not None else "")
+        + (f" per stream {own:+.1f}" if own is not None else "")
         + f"  in flight {result.in_flight:.0f}  cpu {result.server_cpu_s:.1f} s"
         f"  load gen {result.generator_cpu_pct:.0f}%  mock cpu {result.mock_cpu_s:.1f} s"
         + (f"  loop lag p99 {result.loop_lag_p99_ms:.1f} ms" if result.loop_lag_p99_ms else "")

@@ -77,6 +77,22 @@ def test_a_rung_lasts_long_enough_to_send_the_requests_a_p99_needs() -> None:
     assert rung_seconds(100.0, 8.0) == 8.0  # 800 requests: no longer than asked
 
 
+def test_the_strict_rule_takes_the_mocks_own_time_out_of_each_stream() -> None:
+    # The mock's timers drifted 100 ms further in the target's step than in its own; what the
+    # path added to each stream is what is judged, against the mock's own step's.
+    def told(target: str, p99: float, beyond: float) -> Step:
+        return replace(step(target, 100, p99=p99), beyond_upstream_p99_ms=beyond)
+
+    base = told(DIRECT, 2300, 3.0)
+    assert told("floorgate", 2400, 7.5).passes(base)  # 4.5 ms more than the mock's path
+    assert told("floorgate", 2400, 7.5).own_overhead_p99_ms(base) == 4.5
+    assert not told("floorgate", 2300, 8.5).passes(base)  # same p99, but 5.5 ms per stream
+    assert told("floorgate", 2400, 8.5).sustained(base)  # the 1 s rule reads the latency
+    # A step whose streams did not all tell the mock's time is judged on latency as before.
+    assert not step("floorgate", 100, p99=2306).passes(base)
+    assert step("floorgate", 100, p99=2304).passes(base)
+
+
 def test_the_highest_rate_is_the_last_before_the_first_step_that_falls_short() -> None:
     directs = {r: step(DIRECT, r) for r in (10, 50, 100, 200)}
     steps = [step("g", 10), step("g", 50), step("g", 100, ok=900), step("g", 200)]
@@ -132,6 +148,9 @@ def test_the_mock_streams_every_chunk_with_its_delays() -> None:
     assert script.count("echo_flush;") == 100
     assert script.count("echo_sleep 0.020;") == 99 and script.startswith("echo_sleep 0.300;")
     assert script.count("data: [DONE]") == 1 and abs(shape.stream_s - 2.28) < 1e-9
+    # The mock's own time for the stream, in the last content chunk: after the last sleep.
+    told = script.index(f"word99 {llm_mock.OWN_TIME}$request_time")
+    assert script.count("$request_time") == 1 and told > script.rindex("echo_sleep")
 
 
 def test_portkey_is_told_the_upstream_per_request() -> None:
@@ -162,6 +181,19 @@ def test_the_generator_counts_streams_that_end_with_done() -> None:
     assert (out.sent, out.ok, out.failures) == (10, 10, {})
     assert len(out.latency_ms) == 10 and len(out.late_ms) == 10 and out.in_flight
     assert len(out.ended_s) == 10  # when each ended, for a step's steady window
+
+
+async def told(conn: Conn) -> None:
+    while await conn.read_request() is not None:  # the mock's own time in the last chunk
+        await conn.send(CHUNKED_HEAD + chunk(b'data: {"c":"word99 mock-s=0.000"}\n\n'))
+        await conn.send(chunk(b"data: [DONE]\n\n") + LAST_CHUNK)
+
+
+def test_the_generator_reads_the_mocks_own_time_from_the_end_of_a_stream() -> None:
+    out = uvloop.run(drive(told, 4))
+    assert out.ok == 4 and len(out.beyond_upstream_ms) == 4
+    assert out.beyond_upstream_ms == out.latency_ms  # a mock that took no time of its own
+    assert uvloop.run(drive(sse, 2)).beyond_upstream_ms == []  # a stream that does not tell
 
 
 def test_a_stream_without_done_is_a_failure() -> None:
