@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench.held_objects [--streams 300] [--hold 8] [--chunks 100]
                                            [--chunk-ms 200] [--rounds 2] [--against DIR]
+                                           [--nginx]
 
 At 2,000 held streams the event loop's lag is the young collections' pauses, each proportional
 to the tracked objects the streams started since the last one still hold (docs/bench.md). This
-holds `--streams` streams in flight (the held ladder's shape: the LLM mock's 100 chunks, 300 ms
-to the first, 200 ms apart; arrivals at the rate that keeps that many in flight, for a stream's
-length and `--hold` s more) through a gateway that runs bench/census/sitecustomize.py, and asks
-it for a census once after a warm-up (idle) and once with the streams held. It prints the
+holds `--streams` streams in flight (the held ladder's shape and mock, bench/paced_mock.py, or
+nginx's with `--nginx`: 100 chunks, 300 ms to the first, 200 ms apart; arrivals at the rate
+that keeps that many in flight, for a stream's length and `--hold` s more) through a gateway
+that runs bench/census/sitecustomize.py, and asks it for a census once after a warm-up (idle)
+and once with the streams held. It prints the
 tracked objects a held stream adds (the two censuses' difference over the streams in flight at
 the second), the types that make them up, and the collections seen during the arrivals.
 `--against DIR` runs another checkout's gateway/ (a worktree of the base commit) beside this
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from bench import cpus, llm_mock, openloop
 from bench.late_ticks import Pause, Streams, Tick, streams_report, ticks_report
-from bench.peer_targets import start_mock
+from bench.peer_targets import start_mock, start_paced_mock
 from bench.procs import Child, Children
 from bench.run import STREAM_MODEL, request_body
 from bench.services import ROOT, floorgate_launch, start_timed, write_policy
@@ -243,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="steps a tree, the order alternating")
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--against", type=Path, help="another checkout whose gateway/ to run too")
+    parser.add_argument("--nginx", action="store_true", help="nginx's mock, not the paced one")
     args = parser.parse_args(argv)
     shape = llm_mock.Shape(chunks=args.chunks, chunk_ms=args.chunk_ms)
     trees = {"this": ROOT, **({"against": args.against.resolve()} if args.against else {})}
@@ -251,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     steps: dict[str, list[tuple[Census, Step]]] = {name: [] for name in trees}
     placement = cpus.Placement.split()  # as the held ladder: the gateway on a CPU of its own
     with cpus.tools_on(placement), Children(workdir) as children:
-        mock = start_mock(children, workdir, shape)
+        mock = (
+            start_mock(children, workdir, shape)
+            if args.nginx
+            else start_paced_mock(children, shape)
+        )
         policy = write_policy(workdir, mock.base, direct_only=True, paths=("/slow/v1", "/llm/v1"))
         for index in range(args.rounds):
             # Fresh gateways each round: the connections a step leaves in the pool would be
@@ -268,9 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                 steps[gateway.name].append((idle[gateway.name], step))
             for gateway in gateways:
                 children.stop(gateway.child)
-    print(f"{args.streams} held streams ({args.chunks} chunks {args.chunk_ms} ms apart,"
-          f" {shape.stream_s:g} s each), {args.hold:g} s held past the ramp, {args.rounds}"
-          f" rounds; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after;"
+    print(f"{args.streams} held streams ({args.chunks} chunks {args.chunk_ms} ms apart from"
+          f" {mock.name}, {shape.stream_s:g} s each), {args.hold:g} s held past the ramp,"
+          f" {args.rounds} rounds; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after;"
           f" logs in {workdir}")  # fmt: skip
     for name, root in trees.items():
         print("\n".join(describe(f"{name} ({root})", steps[name])))

@@ -3,6 +3,7 @@ its own process, and what a request to each looks like."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def start_mock(children: Children, workdir: Path, shape: llm_mock.Shape) -> Serv
     child = children.start("llm-mock", argv)
     wait_listening(child, port, READY_TIMEOUT_S)
     return Service("llm-mock", child, f"http://127.0.0.1:{port}")
+
+
+def start_paced_mock(children: Children, shape: llm_mock.Shape) -> Service:
+    """The held streams' mock (bench/paced_mock.py): each chunk on its own stream's clock, not
+    nginx's, whose timers clump streams together."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.paced_mock", "--port", str(port)]
+    argv += ["--ttft-ms", str(shape.ttft_ms), "--chunk-ms", str(shape.chunk_ms)]
+    argv += ["--chunks", str(shape.chunks), "--whole-ms", str(shape.whole_ms)]
+    child = children.start("paced-mock", argv, cwd=ROOT)
+    wait_listening(child, port, READY_TIMEOUT_S)
+    return Service("paced-mock", child, f"http://127.0.0.1:{port}")
 
 
 def start_floorgate(

@@ -36,6 +36,7 @@ from bench.peer_targets import (
     Target,
     start_floorgate,
     start_mock,
+    start_paced_mock,
     start_targets,
 )
 from bench.procs import Children, StartupError, cpu_seconds, rss_mib
@@ -79,6 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--held-unpinned",
         action="store_true",
         help="held streams: leave the gateway on the CPUs the mock and load generator use",
+    )
+    parser.add_argument(
+        "--held-nginx",
+        action="store_true",
+        help="held streams from nginx's mock, whose timers clump streams (docs/bench.md)",
     )
     parser.add_argument(
         "--against", type=Path, help="also a gateway from this checkout's gateway/ (every ladder)"
@@ -219,6 +225,12 @@ def placement_note(placement: cpus.Placement | None) -> str:
     return f"{placement.describe()} (bench/cpus.py; --held-unpinned: not)"
 
 
+def held_mock_note(args: argparse.Namespace) -> str:
+    if args.held_nginx:
+        return "nginx's mock (--held-nginx: its timers clump streams)"
+    return "the paced mock (bench/paced_mock.py)"
+
+
 def held_ladder(args: argparse.Namespace, workdir: Path) -> list[Step]:
     """Held streams, each level in its rung: the mock directly, then each gateway (with
     `--against`, the two alternating first), all started fresh for this ladder; each gateway
@@ -226,10 +238,14 @@ def held_ladder(args: argparse.Namespace, workdir: Path) -> list[Step]:
     shape, logdir, placement = held_shape(args), workdir / "held", held_placement(args)
     logdir.mkdir()
     print(f"held streams, {shape.chunk_ms} ms apart ({shape.stream_s:g} s a stream),"
-          f" {args.held_duration:g} s of arrivals a level; {placement_note(placement)}:",
+          f" {args.held_duration:g} s of arrivals a level, {held_mock_note(args)};"
+          f" {placement_note(placement)}:",
           file=sys.stderr)  # fmt: skip
     with cpus.tools_on(placement), Children(logdir) as children:
-        mock = start_mock(children, logdir, shape)
+        if args.held_nginx:
+            mock = start_mock(children, logdir, shape)
+        else:
+            mock = start_paced_mock(children, shape)
         direct = Target(DIRECT, mock.base, mock.child.pid, mock.base + "/healthz")
         gateways = [start_floorgate(children, logdir, mock)]
         if args.against:
