@@ -12,7 +12,7 @@ the ASGI `send` the reply is written to, and ends the exchange (limits released,
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -46,19 +46,16 @@ class Pipeline:
             rt.store, rt.settings.ledger_retention_s, rt.metrics.responses_unstored
         )
 
-    async def chat(self, ex: Exchange, send: Send, request: Request) -> None:
-        """POST /v1/chat/completions."""
+    def chat(self, ex: Exchange, send: Send, request: Request) -> Coroutine[Any, Any, None]:
+        """POST /v1/chat/completions. A plain function handing back the reply's coroutine,
+        which admits the call: a coroutine of its own would be one more object each request
+        in flight holds (docs/bench.md, "Fewer coroutines a whole answer")."""
         call = plan_chat(self.rt, ex.request_id, request)
-        await self._admit(ex, call)
-        if call.stream:
-            await self._stream(ex, send, call)
-        else:
-            await self._whole(ex, send, call)
+        return self._stream(ex, send, call) if call.stream else self._whole(ex, send, call)
 
     async def completion(self, ex: Exchange, send: Send, request: Request) -> None:
         """POST /v1/completions (legacy), served as a chat completion."""
         call, model = plan_completion(self.rt, ex.request_id, request)
-        await self._admit(ex, call)
         if call.stream:
             await self._stream(ex, send, call, TextChunks(model))
             return
@@ -80,13 +77,13 @@ class Pipeline:
                 if turn.native
                 else ResponseEvents(turn.response_id, turn.request)
             )
-            await self._stream(ex, send, call, events)
+            await self._stream(ex, send, call, events, admit=False)
             if events.finished:
                 await turn.keep(events.response)
         elif turn.native:
-            await self._whole(ex, send, call, turn.render_native, turn.native_body())
+            await self._whole(ex, send, call, turn.render_native, turn.native_body(), admit=False)
         else:
-            await self._whole(ex, send, call, turn.render)
+            await self._whole(ex, send, call, turn.render, admit=False)
 
     async def embedding(self, ex: Exchange, send: Send, request: Request) -> None:
         """POST /v1/embeddings: one model and its retries, no fallback, no verdict."""
@@ -111,10 +108,13 @@ class Pipeline:
         call: Call,
         render: Render | None = None,
         native: dict[str, Any] | None = None,
+        admit: bool = True,
     ) -> None:
-        """A non-streamed completion. `render` turns the reply into another endpoint's body
-        (a Response); with a `native` Responses body, the upstream is asked through the
-        Responses API instead."""
+        """A non-streamed completion, admitted first unless it has been (`admit`). `render`
+        turns the reply into another endpoint's body (a Response); with a `native` Responses
+        body, the upstream is asked through the Responses API instead."""
+        if admit:
+            await self._admit(ex, call)
         rt = self.rt
         upstream_started = time.perf_counter()
         route, candidates = call.identity.route, call.candidates
@@ -140,9 +140,17 @@ class Pipeline:
         ex.model = target.name
 
     async def _stream(
-        self, ex: Exchange, send: Send, call: Call, reshape: Reshape | NativeEvents | None = None
+        self,
+        ex: Exchange,
+        send: Send,
+        call: Call,
+        reshape: Reshape | NativeEvents | None = None,
+        admit: bool = True,
     ) -> None:
-        """A streamed completion: failover until its first byte, then passed through."""
+        """A streamed completion, admitted first unless it has been (`admit`): failover until
+        its first byte, then passed through."""
+        if admit:
+            await self._admit(ex, call)
         streamed = await relay(self.rt, call, ex, send, reshape)
         target, first_token_s = streamed.target, streamed.first_token_s
         after_upstream(

@@ -9,7 +9,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from gateway.upstream.base import Reply, Transport, UpstreamError
 from gateway.upstream.opening import Opening, read_opening
 
 T = TypeVar("T")
+A = TypeVar("A")  # what a call is given besides its transport and target
 MAX_BACKOFF_S = 2.0
 BUSY_RETRY_S = 1  # what a client refused for want of an upstream connection is told to wait
 NO_ROUTE = "none"  # what the outcome reports for a call that no route made
@@ -46,93 +47,103 @@ class Failover:
         # (target, error or None, the route it falls back within, if it does)
         self._on_outcome = on_outcome
 
-    async def complete(
-        self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]
-    ) -> tuple[ModelTarget, Reply]:
-        def call(target: ModelTarget) -> Awaitable[Reply]:
-            return self._transport_for(target).complete(target, body)
+    # Each call below is a plain function handing back _first_success's coroutine, with a
+    # module-level function for the attempt instead of a closure: while a whole answer is
+    # awaited, a coroutine of its own and a closure (its function, cells and their tuple)
+    # would be five more objects each request in flight holds for the young collections to
+    # walk, and one more frame each step of its task goes through (docs/bench.md, "Fewer
+    # coroutines a whole answer").
 
-        return await self._first_success(route, candidates, call)
-
-    async def respond(
+    def complete(
         self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]
-    ) -> tuple[ModelTarget, Reply]:
+    ) -> Coroutine[Any, Any, tuple[ModelTarget, Reply]]:
+        return self._first_success(route, candidates, _complete, body)
+
+    def respond(
+        self, route: str, candidates: Sequence[ModelTarget], body: dict[str, Any]
+    ) -> Coroutine[Any, Any, tuple[ModelTarget, Reply]]:
         """A Responses API call passed through to models that serve it."""
-
-        def call(target: ModelTarget) -> Awaitable[Reply]:
-            return self._transport_for(target).respond(target, body)
-
-        return await self._first_success(route, candidates, call)
+        return self._first_success(route, candidates, _respond, body)
 
     async def embed(self, target: ModelTarget, body: dict[str, Any]) -> Reply:
         """Embeddings from one model, with its retries and no fallback: another model's
         vectors would not be comparable with those the caller already holds."""
+        return (await self._first_success(NO_ROUTE, [target], _embed, body))[1]
 
-        def call(target: ModelTarget) -> Awaitable[Reply]:
-            return self._transport_for(target).embed(target, body)
-
-        return (await self._first_success(NO_ROUTE, [target], call))[1]
-
-    async def open_stream(
+    def open_stream(
         self,
         route: str,
         candidates: Sequence[ModelTarget],
         body: dict[str, Any],
         responses: bool = False,
-    ) -> tuple[ModelTarget, Opening]:
+    ) -> Coroutine[Any, Any, tuple[ModelTarget, Opening]]:
         """Start a stream (a Responses API one with `responses`) and wait for its first data
         event (gateway/upstream/opening.py); until then, failures fall back, an error event or
         a cut after keep-alive comments among them."""
-
-        async def call(target: ModelTarget) -> Opening:
-            asked = time.monotonic()
-            chunks = self._transport_for(target).stream(target, body, responses)
-            try:
-                return await read_opening(chunks, target, asked)
-            except BaseException as exc:
-                with suppress(Exception):
-                    await chunks.aclose()  # type: ignore[attr-defined]
-                if isinstance(exc, FramingError):
-                    raise UpstreamError("protocol", str(exc)) from None
-                raise
-
-        return await self._first_success(route, candidates, call)
+        return self._first_success(route, candidates, _open, (body, responses))
 
     async def _first_success(
         self,
         route: str,
         candidates: Sequence[ModelTarget],
-        call: Callable[[ModelTarget], Awaitable[T]],
+        call: Callable[[Transport, ModelTarget, A], Awaitable[T]],
+        arg: A,
     ) -> tuple[ModelTarget, T]:
+        """Each candidate in turn, each with its retries (here, not in a coroutine of its own:
+        one frame fewer a request), until one answers."""
         last: tuple[ModelTarget, UpstreamError] | None = None
         for i, target in enumerate(candidates):
-            try:
-                result = await _with_retries(target, call)
-            except UpstreamError as err:
-                last = (target, err)
-                if err.client_fault:  # the request's fault: the model is fine, no other helps
-                    self._on_outcome(target, None, None)
+            retries = target.spec.retries
+            for attempt in range(retries + 1):
+                try:
+                    result = await call(self._transport_for(target), target, arg)
+                except UpstreamError as err:
+                    if err.retryable and attempt < retries:
+                        await asyncio.sleep(_backoff(attempt, err.retry_after))
+                        continue
+                    last = (target, err)
                     break
-                more = i + 1 < len(candidates)
-                self._on_outcome(target, err, route if more else None)
-                if not more:
-                    break
-                continue
-            self._on_outcome(target, None, None)
-            return target, result
+                self._on_outcome(target, None, None)
+                return target, result
+            assert last is not None and last[0] is target
+            failed = last[1]
+            if failed.client_fault:  # the request's fault: the model is fine, no other helps
+                self._on_outcome(target, None, None)
+                break
+            more = i + 1 < len(candidates)
+            self._on_outcome(target, failed, route if more else None)
+            if not more:
+                break
         assert last is not None, "candidates is never empty"
         raise gateway_error(last[1], last[0].name)
 
 
-async def _with_retries(target: ModelTarget, call: Callable[[ModelTarget], Awaitable[T]]) -> T:
-    for attempt in range(target.spec.retries + 1):
-        try:
-            return await call(target)
-        except UpstreamError as err:
-            if not err.retryable or attempt == target.spec.retries:
-                raise
-            await asyncio.sleep(_backoff(attempt, err.retry_after))
-    raise AssertionError("unreachable")
+def _complete(transport: Transport, target: ModelTarget, body: dict[str, Any]) -> Awaitable[Reply]:
+    return transport.complete(target, body)
+
+
+def _respond(transport: Transport, target: ModelTarget, body: dict[str, Any]) -> Awaitable[Reply]:
+    return transport.respond(target, body)
+
+
+def _embed(transport: Transport, target: ModelTarget, body: dict[str, Any]) -> Awaitable[Reply]:
+    return transport.embed(target, body)
+
+
+async def _open(
+    transport: Transport, target: ModelTarget, asked_for: tuple[dict[str, Any], bool]
+) -> Opening:
+    body, responses = asked_for
+    asked = time.monotonic()
+    chunks = transport.stream(target, body, responses)
+    try:
+        return await read_opening(chunks, target, asked)
+    except BaseException as exc:
+        with suppress(Exception):
+            await chunks.aclose()  # type: ignore[attr-defined]
+        if isinstance(exc, FramingError):
+            raise UpstreamError("protocol", str(exc)) from None
+        raise
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:

@@ -135,10 +135,17 @@ class Connection(asyncio.Protocol):
         self._active = True
         assert self.transport is not None
         self.transport.write(data)
-        while not (self.complete or (self._streaming and self._headers_done)):
-            if self.error is not None:
-                raise self.error
-            await self._wait(deadline, read_timeout)
+        # The future awaited here, not in _wait, as in pipe: a whole answer waits here all its
+        # upstream's time, and _wait's coroutine would be one more object it holds.
+        try:
+            while not (self.complete or (self._streaming and self._headers_done)):
+                if self.error is not None:
+                    raise self.error
+                if not await self._waiter_until(deadline, read_timeout):
+                    raise Timeout("upstream did not answer in time")
+                self._waiter = None
+        finally:
+            self._waiter = None
 
     async def next_chunk(self, deadline: float, read_timeout: float) -> bytes:
         """The body received since the last call; b"" once the body has ended."""
