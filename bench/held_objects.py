@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench import cpus, llm_mock, openloop
 from bench.late_ticks import Pause, Streams, Tick, streams_report, ticks_report
-from bench.peer_targets import start_mock, start_paced_mock
+from bench.peer_targets import start_held_mock
 from bench.procs import Child, Children
 from bench.run import STREAM_MODEL, request_body
 from bench.services import ROOT, floorgate_launch, start_timed, write_policy
@@ -254,11 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     steps: dict[str, list[tuple[Census, Step]]] = {name: [] for name in trees}
     placement = cpus.Placement.split()  # as the held ladder: the gateway on a CPU of its own
     with cpus.tools_on(placement), Children(workdir) as children:
-        mock = (
-            start_mock(children, workdir, shape)
-            if args.nginx
-            else start_paced_mock(children, shape)
-        )
+        mock = start_held_mock(children, workdir, shape, args.nginx)
         policy = write_policy(workdir, mock.base, direct_only=True, paths=("/slow/v1", "/llm/v1"))
         for index in range(args.rounds):
             # Fresh gateways each round: the connections a step leaves in the pool would be

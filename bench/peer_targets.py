@@ -69,6 +69,14 @@ def start_paced_mock(children: Children, shape: llm_mock.Shape) -> Service:
     return Service("paced-mock", child, f"http://127.0.0.1:{port}")
 
 
+def start_held_mock(
+    children: Children, workdir: Path, shape: llm_mock.Shape, nginx: bool = False
+) -> Service:
+    """The held streams' mock: the paced one, or nginx's (whose timers clump streams) to
+    compare with."""
+    return start_mock(children, workdir, shape) if nginx else start_paced_mock(children, shape)
+
+
 def start_floorgate(
     children: Children, workdir: Path, mock: Service, name: str = FLOORGATE, root: Path = ROOT
 ) -> Target:

@@ -35,8 +35,7 @@ from bench.peer_targets import (
     FLOORGATE,
     Target,
     start_floorgate,
-    start_mock,
-    start_paced_mock,
+    start_held_mock,
     start_targets,
 )
 from bench.procs import Children, StartupError, cpu_seconds, rss_mib
@@ -242,10 +241,7 @@ def held_ladder(args: argparse.Namespace, workdir: Path) -> list[Step]:
           f" {placement_note(placement)}:",
           file=sys.stderr)  # fmt: skip
     with cpus.tools_on(placement), Children(logdir) as children:
-        if args.held_nginx:
-            mock = start_mock(children, logdir, shape)
-        else:
-            mock = start_paced_mock(children, shape)
+        mock = start_held_mock(children, logdir, shape, args.held_nginx)
         direct = Target(DIRECT, mock.base, mock.child.pid, mock.base + "/healthz")
         gateways = [start_floorgate(children, logdir, mock)]
         if args.against:
